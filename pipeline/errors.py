@@ -1,0 +1,15 @@
+"""The one exception type the CLI turns into a one-line message instead of a stack trace."""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """A problem the user can fix: `problem` says what is wrong, `fix` says what to do about it."""
+
+    def __init__(self, problem: str, fix: str | None = None) -> None:
+        self.problem = problem
+        self.fix = fix
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        return f"{self.problem}; {self.fix}" if self.fix else self.problem

@@ -1,0 +1,1 @@
+"""Local services for the embedded default: the Kafka-protocol broker and the local lake."""
