@@ -1,0 +1,78 @@
+"""A lake in a local directory: atomic, durable writes via temp file + fsync + rename."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.fs as pafs
+
+from pipeline.errors import PipelineError
+from pipeline.lake.base import Lake, LakeObject
+
+
+class LocalLake(Lake):
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.url = str(self.root)
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if path != self.root and self.root not in path.parents:
+            raise ValueError(f"lake key {key!r} escapes the lake root")
+        return path
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            dir_fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)  # make the rename itself durable
+            finally:
+                os.close(dir_fd)
+        except PermissionError as exc:
+            raise PipelineError(
+                f"cannot write to the lake directory {path.parent} ({exc.strerror})",
+                "choose a writable --lake path or fix its permissions",
+            ) from None
+        except OSError as exc:
+            raise PipelineError(
+                f"cannot write {path} ({exc.strerror or exc})", "check the lake disk"
+            ) from None
+
+    def get(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def list(self, prefix: str = "") -> Iterator[LakeObject]:
+        if not self.root.exists():
+            return
+        keys = []
+        for path in self.root.rglob("*"):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    keys.append((key, path.stat().st_size))
+        for key, size in sorted(keys):
+            yield LakeObject(key, size)
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def location(self, key: str = "") -> str:
+        return str(self.root / key) if key else str(self.root)
+
+    def arrow_filesystem(self) -> tuple[pafs.FileSystem, str]:
+        return pafs.LocalFileSystem(), str(self.root)

@@ -1,0 +1,123 @@
+"""A lake in S3 or any S3-compatible server (endpoint URL), through boto3."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import botocore.exceptions as bce
+import pyarrow.fs as pafs
+from botocore.config import Config
+
+from pipeline.errors import PipelineError
+from pipeline.lake.base import Lake, LakeObject
+
+# Fail fast on a dead endpoint: the caller (the sink) owns retrying with backoff and a visible message.
+_CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"})
+
+
+class LakeUnavailable(PipelineError):
+    """The S3 endpoint could not be reached or answered with a server error: worth retrying."""
+
+
+def split_s3_url(url: str) -> tuple[str, str]:
+    rest = url.removeprefix("s3://")
+    bucket, _, prefix = rest.partition("/")
+    if not bucket:
+        raise PipelineError(f"lake URL {url!r} has no bucket", "use s3://BUCKET/PREFIX")
+    return bucket, prefix.strip("/")
+
+
+class S3Lake(Lake):
+    def __init__(self, url: str, endpoint_url: str | None = None, region: str | None = None) -> None:
+        self.bucket, self.prefix = split_s3_url(url)
+        self.url = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+        self.endpoint_url = endpoint_url
+        self.session = boto3.session.Session(region_name=region)
+        self.region = self.session.region_name or "us-east-1"
+        self.client = self.session.client(
+            "s3", endpoint_url=endpoint_url, region_name=self.region, config=_CLIENT_CONFIG
+        )
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _where(self) -> str:
+        return f"{self.url} (endpoint {self.endpoint_url or 'AWS'})"
+
+    def _fail(self, exc: Exception, action: str) -> PipelineError:
+        if isinstance(exc, bce.NoCredentialsError):
+            return PipelineError(
+                f"no AWS credentials to {action} {self._where()}",
+                "attach an instance profile, or set AWS_PROFILE / AWS_ACCESS_KEY_ID+AWS_SECRET_ACCESS_KEY",
+            )
+        if isinstance(exc, bce.EndpointConnectionError | bce.ConnectTimeoutError | bce.ReadTimeoutError):
+            return LakeUnavailable(
+                f"cannot reach S3 to {action} {self._where()} ({type(exc).__name__})",
+                "check the endpoint URL and that the S3 service is up",
+            )
+        if isinstance(exc, bce.ClientError):
+            code = exc.response.get("Error", {}).get("Code", "")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if code == "NoSuchBucket":
+                return PipelineError(
+                    f"bucket {self.bucket!r} does not exist at {self.endpoint_url or 'AWS'}",
+                    "create it (the aws_analytics role does) or fix --lake",
+                )
+            if code in {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}:
+                return PipelineError(
+                    f"access denied to {action} {self._where()} ({code})",
+                    "grant s3:PutObject/GetObject/ListBucket on the lake prefix to these credentials",
+                )
+            if status >= 500 or code in {"SlowDown", "ServiceUnavailable", "InternalError"}:
+                return LakeUnavailable(
+                    f"S3 answered {code or status} to {action} {self._where()}", "retrying"
+                )
+            return PipelineError(f"S3 refused to {action} {self._where()}: {code} {exc}")
+        return LakeUnavailable(f"S3 error to {action} {self._where()}: {exc}", "retrying")
+
+    def put(self, key: str, data: bytes) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        except (bce.BotoCoreError, bce.ClientError) as exc:
+            raise self._fail(exc, "write to") from None
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except (bce.BotoCoreError, bce.ClientError) as exc:
+            raise self._fail(exc, "read from") from None
+
+    def list(self, prefix: str = "") -> Iterator[LakeObject]:
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self._key(prefix)
+            )
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    yield LakeObject(obj["Key"][strip:], obj["Size"])
+        except (bce.BotoCoreError, bce.ClientError) as exc:
+            raise self._fail(exc, "list") from None
+
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except (bce.BotoCoreError, bce.ClientError) as exc:
+            raise self._fail(exc, "delete from") from None
+
+    def location(self, key: str = "") -> str:
+        return f"{self.url}/{key}" if key else self.url
+
+    def arrow_filesystem(self) -> tuple[pafs.FileSystem, str]:
+        creds = self.session.get_credentials()
+        frozen = creds.get_frozen_credentials() if creds else None
+        fs = pafs.S3FileSystem(
+            access_key=frozen.access_key if frozen else None,
+            secret_key=frozen.secret_key if frozen else None,
+            session_token=frozen.token if frozen else None,
+            region=self.region,
+            endpoint_override=self.endpoint_url,
+            scheme="https" if not self.endpoint_url or self.endpoint_url.startswith("https") else "http",
+        )
+        return fs, f"{self.bucket}/{self.prefix}".rstrip("/")

@@ -1,0 +1,46 @@
+"""Sources: stock-price files read, validated and merged into one time-ordered stream of bars."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from pathlib import Path
+
+from pipeline.records import StockBar
+from pipeline.sources.files import SourceFile, UnreadableFile, chunk_size_for, discover
+from pipeline.sources.reader import ReadCounts, open_streams
+from pipeline.sources.rejects import Rejects
+
+__all__ = ["ReadCounts", "Rejects", "SourceSet", "StockBar"]
+
+
+def _merge_key(bar: StockBar) -> tuple[int, str]:
+    return bar.date.toordinal(), bar.symbol
+
+
+class SourceSet:
+    """All bars under a source path, in (date, symbol) order, read lazily with a k-way merge."""
+
+    def __init__(self, root: Path, rejects: Rejects | None = None) -> None:
+        self.root = root
+        self.files: list[SourceFile] = discover(root)
+        self.rejects = rejects if rejects is not None else Rejects()
+        self.counts = ReadCounts()
+
+    def bars(self) -> Iterator[StockBar]:
+        chunk = chunk_size_for(len(self.files))
+        streams = open_streams(self.files, chunk, self.rejects, self.counts)
+        return heapq.merge(*streams, key=_merge_key)
+
+    def estimate_rows(self) -> int:
+        """Data lines in all files (line count minus one header each): the progress bar's total."""
+        total = 0
+        for src in self.files:
+            if src.size == 0:
+                continue
+            try:
+                lines = src.newline_count()
+            except UnreadableFile:  # reported when the file is really read
+                continue
+            total += max(lines - 1, 0)
+        return total

@@ -1,0 +1,149 @@
+"""Source formats recognised from their header line, and row validation into `StockBar`.
+
+Two layouts are known:
+- Kaggle "Price Volume Data for All US Stocks & ETFs": one file per ticker, the symbol in the file
+  name (`Stocks/aapl.us.txt`), header `Date,Open,High,Low,Close,Volume,OpenInt`.
+- The origin tutorial's `indexProcessed.csv`: many symbols in one file,
+  header `Index,Date,Open,High,Low,Close,Adj Close,Volume,CloseUSD`.
+Columns are found by name, so their order may differ; missing required columns are an error that
+names the file, unknown extra columns are ignored (and reported once per file).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import Enum
+
+from pipeline.records import StockBar
+
+
+class Layout(Enum):
+    KAGGLE = "kaggle"
+    INDEX = "index"
+
+
+_REQUIRED = {
+    Layout.KAGGLE: ("date", "open", "high", "low", "close", "volume"),
+    Layout.INDEX: ("index", "date", "open", "high", "low", "close", "volume"),
+}
+_KNOWN = {
+    Layout.KAGGLE: {*_REQUIRED[Layout.KAGGLE], "openint"},
+    Layout.INDEX: {*_REQUIRED[Layout.INDEX], "adj close", "closeusd"},
+}
+KAGGLE_HEADER = "Date,Open,High,Low,Close,Volume,OpenInt"
+INDEX_HEADER = "Index,Date,Open,High,Low,Close,Adj Close,Volume,CloseUSD"
+
+# Dates outside this window are typos or impossible for daily bars of listed securities.
+EARLIEST_DATE = date(1900, 1, 1)
+
+
+class UnknownFormat(ValueError):
+    """The header is not one of the known layouts."""
+
+
+class RowError(ValueError):
+    """One row is malformed; the message is the reason reported with file:line."""
+
+
+@dataclass(frozen=True)
+class Header:
+    layout: Layout
+    columns: tuple[str, ...]
+    index: dict[str, int]
+    extra: tuple[str, ...]
+
+    @property
+    def width(self) -> int:
+        return len(self.columns)
+
+
+def normalise(name: str) -> str:
+    return name.strip().strip('"').lower()
+
+
+def detect_header(line: str) -> Header:
+    """Recognise the layout from a header line, or raise UnknownFormat naming what was expected."""
+    columns = tuple(normalise(c) for c in line.split(","))
+    names = set(columns)
+    for layout in (Layout.INDEX, Layout.KAGGLE):
+        if all(col in names for col in _REQUIRED[layout]):
+            extra = tuple(c for c in columns if c not in _KNOWN[layout])
+            return Header(layout, columns, {c: i for i, c in enumerate(columns)}, extra)
+    shown = line.strip()[:80]
+    raise UnknownFormat(
+        f"unrecognised header {shown!r}: expected the Kaggle layout ({KAGGLE_HEADER}) "
+        f"or indexProcessed.csv ({INDEX_HEADER})"
+    )
+
+
+def is_header_line(line: str, header: Header) -> bool:
+    return tuple(normalise(c) for c in line.split(",")) == header.columns
+
+
+def _price(fields: list[str], header: Header, name: str) -> float:
+    raw = fields[header.index[name]].strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        raise RowError(f"{name} is not a number ({raw!r})") from None
+    if not math.isfinite(value):
+        raise RowError(f"{name} is not finite ({raw!r})")
+    if value <= 0:
+        raise RowError(f"{name} must be > 0 (got {raw})")
+    return value
+
+
+def _volume(fields: list[str], header: Header) -> int:
+    raw = fields[header.index["volume"]].strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        raise RowError(f"volume is not a number ({raw!r})") from None
+    if not math.isfinite(value) or value != int(value):
+        raise RowError(f"volume is not a whole number ({raw!r})")
+    if value < 0:
+        raise RowError(f"volume is negative ({raw})")
+    return int(value)
+
+
+def _date(fields: list[str], header: Header, latest: date) -> date:
+    raw = fields[header.index["date"]].strip()
+    try:
+        value = date.fromisoformat(raw)
+    except ValueError:
+        raise RowError(f"date is not a valid YYYY-MM-DD date ({raw!r})") from None
+    if not EARLIEST_DATE <= value <= latest:
+        raise RowError(f"date {raw} is outside {EARLIEST_DATE}..{latest}")
+    return value
+
+
+def latest_allowed_date() -> date:
+    return date.today() + timedelta(days=1)
+
+
+def parse_row(
+    fields: list[str], header: Header, symbol: str, source_file: str, line: int, latest: date
+) -> StockBar:
+    """Validate one split row into a StockBar or raise RowError with the reason."""
+    if len(fields) != header.width:
+        raise RowError(f"expected {header.width} columns, found {len(fields)}")
+    day = _date(fields, header, latest)
+    open_, high, low, close = (_price(fields, header, n) for n in ("open", "high", "low", "close"))
+    volume = _volume(fields, header)
+    if high < low:
+        raise RowError(f"high {high} is below low {low}")
+    # Bars whose high/low do not bracket open and close are inconsistent; tolerate float rounding.
+    slack = 1e-9 * high
+    if high + slack < max(open_, close):
+        raise RowError(f"high {high} is below open/close {max(open_, close)}")
+    if low - slack > min(open_, close):
+        raise RowError(f"low {low} is above open/close {min(open_, close)}")
+    return StockBar(symbol, day, open_, high, low, close, volume, source_file, line)
+
+
+def symbol_from_filename(name: str) -> str:
+    """`Stocks/aapl.us.txt` -> `AAPL`; `brk-b.us.txt` -> `BRK-B`."""
+    base = name.rsplit("/", 1)[-1]
+    return base.split(".", 1)[0].upper()

@@ -1,0 +1,170 @@
+"""Turning source files into time-ordered streams of validated `StockBar`s.
+
+Each stream yields one symbol's bars in date order. A Kaggle file is one stream. A multi-symbol file
+(indexProcessed.csv) becomes one filtered stream per symbol over the same file, so the merge stays
+streaming however the file is grouped; a first pass finds the symbols.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+
+from pipeline.records import StockBar
+from pipeline.sources.files import SourceFile, UnreadableFile
+from pipeline.sources.formats import (
+    Header,
+    Layout,
+    RowError,
+    UnknownFormat,
+    detect_header,
+    is_header_line,
+    latest_allowed_date,
+    parse_row,
+    symbol_from_filename,
+)
+from pipeline.sources.rejects import Rejects
+
+
+@dataclass
+class ReadCounts:
+    """What was read: every data line is either a good row or a rejected row."""
+
+    rows_read: int = 0
+    rows_good: int = 0
+    empty_files: int = 0
+    files: int = 0
+    extra_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def _header(src: SourceFile, lines: Iterator[tuple[int, str]], rejects: Rejects) -> Header | None:
+    """Read up to the header; report and skip the file when it has none we know."""
+    for _number, text in lines:
+        if not text.strip():
+            continue
+        try:
+            return detect_header(text)
+        except UnknownFormat as exc:
+            rejects.file(src.name, str(exc))
+            return None
+    return None
+
+
+def _stream(
+    src: SourceFile,
+    chunk: int,
+    rejects: Rejects,
+    counts: ReadCounts,
+    symbol: str | None,
+    latest: date,
+) -> Iterator[StockBar]:
+    """Validated bars of one symbol from `src`; `symbol=None` means a single-symbol (Kaggle) file."""
+    lines = src.lines(chunk)
+    try:
+        header = _header(src, lines, rejects)
+        if header is None:
+            return
+        if symbol is None:
+            symbol_of_file = symbol_from_filename(src.name)
+        sym_col = header.index.get("index")
+        previous: date | None = None
+        for number, text in lines:
+            if not text.strip():
+                continue
+            fields = text.split(",")
+            if symbol is not None:
+                # Rows that cannot belong to a symbol were reported by the first pass.
+                if len(fields) != header.width or sym_col is None or fields[sym_col].strip() != symbol:
+                    continue
+                row_symbol = symbol
+            else:
+                row_symbol = symbol_of_file
+            counts.rows_read += 1
+            try:
+                if is_header_line(text, header):
+                    raise RowError("repeated header line")
+                bar = parse_row(fields, header, row_symbol, src.name, number, latest)
+                if previous is not None and bar.date <= previous:
+                    kind = "duplicate date" if bar.date == previous else "date goes backwards"
+                    raise RowError(f"{kind} for {row_symbol} ({bar.date} after {previous})")
+            except RowError as exc:
+                rejects.row(src.name, number, str(exc), text)
+                continue
+            previous = bar.date
+            counts.rows_good += 1
+            yield bar
+    except UnreadableFile as exc:
+        rejects.file(src.name, str(exc))
+
+
+def _index_symbols(src: SourceFile, chunk: int, rejects: Rejects, counts: ReadCounts) -> list[str]:
+    """First pass over a multi-symbol file: its symbols, reporting rows no symbol stream will see."""
+    lines = src.lines(chunk)
+    symbols: dict[str, None] = {}
+    try:
+        header = _header(src, lines, rejects)
+        if header is None:
+            return []
+        col = header.index["index"]
+        for number, text in lines:
+            if not text.strip():
+                continue
+            fields = text.split(",")
+            if len(fields) != header.width or not fields[col].strip():
+                counts.rows_read += 1
+                reason = (
+                    f"expected {header.width} columns, found {len(fields)}"
+                    if len(fields) != header.width
+                    else "empty Index (symbol) column"
+                )
+                rejects.row(src.name, number, reason, text)
+                continue
+            if is_header_line(text, header):
+                counts.rows_read += 1
+                rejects.row(src.name, number, "repeated header line", text)
+                continue
+            symbols.setdefault(fields[col].strip(), None)
+    except UnreadableFile as exc:
+        rejects.file(src.name, str(exc))
+        return []
+    return list(symbols)
+
+
+def open_streams(
+    files: list[SourceFile], chunk: int, rejects: Rejects, counts: ReadCounts
+) -> list[Iterator[StockBar]]:
+    """One lazy bar stream per (file, symbol)."""
+    latest = latest_allowed_date()
+    streams: list[Iterator[StockBar]] = []
+    for src in files:
+        counts.files += 1
+        if src.size == 0:
+            counts.empty_files += 1
+            continue
+        rejected_before = rejects.files
+        layout = _peek_layout(src, rejects)
+        if layout is None:
+            if rejects.files == rejected_before:
+                counts.empty_files += 1  # only blank lines
+            continue
+        if layout is Layout.KAGGLE:
+            streams.append(_stream(src, chunk, rejects, counts, None, latest))
+        else:
+            for symbol in _index_symbols(src, chunk, rejects, counts):
+                streams.append(_stream(src, chunk, rejects, counts, symbol, latest))
+    return streams
+
+
+def _peek_layout(src: SourceFile, rejects: Rejects) -> Layout | None:
+    try:
+        for _number, text in src.lines(4096):
+            if text.strip():
+                try:
+                    return detect_header(text).layout
+                except UnknownFormat as exc:
+                    rejects.file(src.name, str(exc))
+                    return None
+    except UnreadableFile as exc:
+        rejects.file(src.name, str(exc))
+    return None
