@@ -1,0 +1,310 @@
+"""`stockpipe`: a thin command-line shell over the pipeline's modules."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from pipeline.config import Settings, load_settings
+from pipeline.errors import PipelineError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Stock prices: CSV -> Kafka -> Parquet lake -> catalog -> SQL.",
+)
+local_app = typer.Typer(no_args_is_help=True, help="The local Kafka-protocol broker on 127.0.0.1.")
+topics_app = typer.Typer(no_args_is_help=True, help="Kafka topics.")
+app.add_typer(local_app, name="local")
+app.add_typer(topics_app, name="topics")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file (or STOCKPIPE_CONFIG).")]
+BootstrapOpt = Annotated[str | None, typer.Option(help="Kafka bootstrap servers HOST:PORT[,...].")]
+TopicOpt = Annotated[str | None, typer.Option(help="Kafka topic.")]
+ClientOpt = Annotated[str | None, typer.Option(help="Kafka client: confluent | kafka-python.")]
+LakeOpt = Annotated[str | None, typer.Option(help="Lake: a directory or s3://bucket/prefix.")]
+TableOpt = Annotated[str | None, typer.Option(help="Table name (directory under the lake).")]
+
+
+def _settings(config: Path | None, **overrides: object) -> Settings:
+    return load_settings(config, **overrides)
+
+
+def _stop_on_signals() -> threading.Event:
+    """First SIGINT/SIGTERM asks for a graceful stop (flush, commit); a second one aborts."""
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        print(
+            f"\nstockpipe: {signal.Signals(signum).name} received, finishing up (again to abort)",
+            file=sys.stderr,
+            flush=True,
+        )
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+@app.command()
+def sample(
+    out: Annotated[Path, typer.Option(help="Output directory (Kaggle layout).")] = Path(".stockpipe/sample"),
+    tickers: Annotated[int, typer.Option(min=1, help="Number of tickers.")] = 50,
+    days: Annotated[int, typer.Option(min=1, help="Trading days per ticker.")] = 500,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 42,
+    empty: Annotated[int, typer.Option(min=0, help="Extra 0-byte ticker files, as in the real set.")] = 0,
+) -> None:
+    """Generate a deterministic synthetic data set in the Kaggle layout."""
+    from pipeline.sources.sample import generate
+
+    manifest = generate(out, tickers, days, seed=seed, empty_files=empty)
+    typer.echo(
+        f"wrote {manifest.rows:,} rows for {len(manifest.symbols)} tickers "
+        f"({manifest.first_date}..{manifest.last_date}) under {out}"
+    )
+
+
+@app.command()
+def produce(
+    source: Annotated[Path, typer.Option(help="Kaggle directory/zip or indexProcessed.csv.")],
+    rate: Annotated[str | None, typer.Option(help="Fixed rate, e.g. 500/s.")] = None,
+    speed: Annotated[float | None, typer.Option(help="Trading days of data per second.")] = None,
+    partitions: Annotated[int, typer.Option(min=1, help="Partitions when the topic is created.")] = 3,
+    rejects: Annotated[
+        Path | None, typer.Option(help="Write rejected rows here (file:line: reason).")
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="Exit non-zero when any row was rejected.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
+    bootstrap: BootstrapOpt = None,
+    topic: TopicOpt = None,
+    client: ClientOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Replay source rows onto the topic in time order (key = symbol, JSON value)."""
+    from pipeline.produce.service import run_produce
+
+    settings = _settings(config, bootstrap=bootstrap, topic=topic, client=client)
+    stop = _stop_on_signals()
+    result = run_produce(
+        settings,
+        source,
+        rate=rate,
+        speed=speed,
+        partitions=partitions,
+        rejects_path=rejects,
+        stop=stop,
+        show_progress=progress,
+    )
+    typer.echo(result.summary())
+    if not result.ok(strict):
+        raise typer.Exit(1)
+
+
+@app.command()
+def sink(
+    max_records: Annotated[
+        int | None, typer.Option(help="Stop after this many records are committed.")
+    ] = None,
+    idle_timeout: Annotated[float | None, typer.Option(help="Stop after this many idle seconds.")] = None,
+    batch_records: Annotated[int, typer.Option(min=1, help="Close a batch at this many records.")] = 50_000,
+    batch_age: Annotated[float, typer.Option(help="Close a batch after this many seconds.")] = 10.0,
+    fmt: Annotated[str | None, typer.Option("--format", help="parquet | jsonl.")] = None,
+    partition_by: Annotated[str | None, typer.Option(help="month | year | date.")] = None,
+    group: Annotated[str | None, typer.Option(help="Consumer group id.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
+    bootstrap: BootstrapOpt = None,
+    topic: TopicOpt = None,
+    client: ClientOpt = None,
+    lake: LakeOpt = None,
+    table: TableOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Consume the topic into the lake (runs until SIGINT/SIGTERM or a stop condition)."""
+    from pipeline.sink.service import run_sink
+
+    settings = _settings(
+        config,
+        bootstrap=bootstrap,
+        topic=topic,
+        client=client,
+        lake=lake,
+        table=table,
+        lake_format=fmt,
+        partition_by=partition_by,
+        group_id=group,
+    )
+    stop = _stop_on_signals()
+    report = run_sink(
+        settings,
+        stop=stop,
+        max_records=max_records,
+        idle_timeout_s=idle_timeout,
+        batch_records=batch_records,
+        batch_age_s=batch_age,
+        show_progress=progress,
+    )
+    typer.echo(report.summary())
+
+
+@app.command()
+def crawl(
+    glue_crawler: Annotated[str | None, typer.Option(help="Also create/start this AWS Glue crawler.")] = None,
+    role_arn: Annotated[str | None, typer.Option(help="IAM role for the Glue crawler.")] = None,
+    wait: Annotated[float, typer.Option(help="Seconds to wait for the Glue crawler.")] = 600.0,
+    lake: LakeOpt = None,
+    table: TableOpt = None,
+    catalog: Annotated[str | None, typer.Option(help="local | glue.")] = None,
+    database: Annotated[str | None, typer.Option(help="Catalog database.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Infer schema and partitions from the lake and register them in the catalog."""
+    from pipeline import catalog as cat
+
+    settings = _settings(config, lake=lake, table=table, catalog=catalog, database=database)
+    report = cat.crawl(settings)
+    typer.echo(report.summary())
+    if glue_crawler:
+        if not role_arn:
+            raise PipelineError("--glue-crawler needs --role-arn", "pass the crawler's IAM role ARN")
+        result = cat.run_glue_crawler(settings, glue_crawler, role_arn, wait)
+        typer.echo(str(result))
+
+
+@app.command()
+def query(
+    sql: Annotated[str | None, typer.Argument(help="SQL text; omit with --named.")] = None,
+    named: Annotated[str | None, typer.Option(help="Run a shipped named query.")] = None,
+    start: Annotated[str | None, typer.Option(help="Named queries: first date (YYYY-MM-DD).")] = None,
+    end: Annotated[str | None, typer.Option(help="Named queries: last date (YYYY-MM-DD).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Named queries: row limit.")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the named queries.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="table | csv | json.")] = "table",
+    engine: Annotated[str | None, typer.Option(help="duckdb | athena.")] = None,
+    lake: LakeOpt = None,
+    table: TableOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Run SQL over the cataloged tables (DuckDB locally, Athena on AWS)."""
+    from pipeline.query import named as named_queries
+    from pipeline.query import open_engine
+    from pipeline.query.format import render
+
+    if list_:
+        for name in named_queries.list_queries():
+            typer.echo(name)
+        return
+    if fmt not in ("table", "csv", "json"):
+        raise PipelineError(f"--format {fmt!r} is not table, csv or json", "pick one of those")
+    if bool(sql) == bool(named):
+        raise PipelineError("give either SQL text or --named NAME", "see `stockpipe query --list`")
+    settings = _settings(config, engine=engine, lake=lake, table=table)
+    params = {k: v for k, v in {"start": start, "end": end, "limit": limit}.items() if v is not None}
+    with open_engine(settings) as eng:
+        result = eng.run_named(named, table=settings.table, **params) if named else eng.execute(sql or "")
+    typer.echo(render(result, fmt), nl=False)
+
+
+@local_app.command("up")
+def local_up(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 9092,
+    storage: Annotated[str, typer.Option(help="tansu storage engine URL.")] = "memory://tansu/",
+    topic: TopicOpt = None,
+    partitions: Annotated[int, typer.Option(min=1, help="Partitions of the pipeline topic.")] = 3,
+    config: ConfigOpt = None,
+) -> None:
+    """Start the local broker and create the pipeline topic."""
+    from pipeline.kafka.topics import ensure_topic
+    from pipeline.local.broker import LocalBroker
+
+    settings = _settings(config, topic=topic)
+    broker = LocalBroker(settings.state_dir, port=port)
+    started = broker.up(storage=storage)
+    ensure_topic(broker.address, settings.topic, partitions)
+    typer.echo(
+        f"local broker {'started' if started else 'already running'} on {broker.address} "
+        f"(topic {settings.topic}); log: {broker.log_file}"
+    )
+
+
+@local_app.command("down")
+def local_down(config: ConfigOpt = None) -> None:
+    """Stop the local broker."""
+    from pipeline.local.broker import LocalBroker
+
+    stopped = LocalBroker(_settings(config).state_dir).down()
+    typer.echo("local broker stopped" if stopped else "local broker was not running")
+
+
+@local_app.command("status")
+def local_status(config: ConfigOpt = None) -> None:
+    """Show whether the local broker runs and answers."""
+    from pipeline.local.broker import LocalBroker
+
+    st = LocalBroker(_settings(config).state_dir).status()
+    if not st.running:
+        typer.echo("local broker: not running (start it with `stockpipe local up`)")
+        raise typer.Exit(3)
+    typer.echo(
+        f"local broker: running, pid {st.pid}, {st.address}, "
+        f"{'answering' if st.answering else 'NOT answering'}; log: {st.log}"
+    )
+    if not st.answering:
+        raise typer.Exit(1)
+
+
+@topics_app.command("create")
+def topics_create(
+    name: Annotated[str, typer.Argument(help="Topic name.")],
+    partitions: Annotated[int, typer.Option(min=1)] = 3,
+    replication: Annotated[int, typer.Option(min=1)] = 1,
+    bootstrap: BootstrapOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Create a topic if it does not exist."""
+    from pipeline.kafka.topics import ensure_topic
+
+    settings = _settings(config, bootstrap=bootstrap)
+    created = ensure_topic(settings.bootstrap, name, partitions, replication)
+    typer.echo(f"topic {name} {'created' if created else 'already exists'}")
+
+
+@app.command()
+def demo(
+    tickers: Annotated[int, typer.Option(min=1)] = 40,
+    days: Annotated[int, typer.Option(min=1)] = 750,
+    client: ClientOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """The whole pipeline on this machine: sample -> local broker -> produce -> sink -> crawl -> SQL."""
+    from pipeline.demo import run_demo
+
+    settings = _settings(config, client=client)
+    if not run_demo(settings, tickers=tickers, days=days):
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except PipelineError as exc:
+        print(f"stockpipe: error: {exc.one_line()}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("stockpipe: aborted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

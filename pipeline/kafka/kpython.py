@@ -1,0 +1,156 @@
+"""kafka-python backend: pure Python, the client the origin tutorials use."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer
+from kafka import TopicPartition as KpTopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import KafkaError, KafkaTimeoutError, NoBrokersAvailable
+from kafka.structs import OffsetAndMetadata
+
+from pipeline.errors import PipelineError
+from pipeline.kafka.base import ConsumerClient, DeliveryCallback, Message, ProducerClient, TopicPartition
+
+log = logging.getLogger(__name__)
+
+
+def _servers(bootstrap: str) -> list[str]:
+    return [s.strip() for s in bootstrap.split(",") if s.strip()]
+
+
+def _unreachable(bootstrap: str, exc: Exception) -> PipelineError:
+    return PipelineError(
+        f"cannot reach Kafka at {bootstrap} ({type(exc).__name__}: {exc})",
+        "start it with `stockpipe local up` or pass --bootstrap HOST:PORT of a running broker",
+    )
+
+
+class KafkaPythonProducer(ProducerClient):
+    def __init__(self, bootstrap: str, **options: Any) -> None:
+        self.bootstrap = bootstrap
+        self._pending = 0
+        self._lock = threading.Lock()
+        config: dict[str, Any] = {
+            "bootstrap_servers": _servers(bootstrap),
+            "acks": "all",
+            "retries": 2_147_483_647,
+            # One request in flight per connection keeps per-partition order when a send is retried.
+            "max_in_flight_requests_per_connection": 1,
+            "compression_type": "gzip",
+            "linger_ms": 20,
+            "batch_size": 256 * 1024,
+            "delivery_timeout_ms": int(options.pop("delivery_timeout_ms", 120_000)),
+            "max_block_ms": 30_000,
+        }
+        config.update(options.pop("config", {}) or {})
+        try:
+            self._producer = KafkaProducer(**config)
+        except NoBrokersAvailable as exc:
+            raise _unreachable(bootstrap, exc) from None
+
+    def send(self, topic: str, key: bytes, value: bytes, on_delivery: DeliveryCallback) -> None:
+        # Delivery callbacks run on kafka-python's I/O thread.
+        def done(_metadata: object) -> None:
+            with self._lock:
+                self._pending -= 1
+            on_delivery(None)
+
+        def failed(exc: BaseException) -> None:
+            with self._lock:
+                self._pending -= 1
+            on_delivery(f"{type(exc).__name__}: {exc}")
+
+        with self._lock:
+            self._pending += 1
+        try:
+            future = self._producer.send(topic, key=key, value=value)
+        except KafkaError as exc:
+            failed(exc)
+            return
+        future.add_callback(done)
+        future.add_errback(failed)
+
+    def poll(self) -> None:
+        """Delivery reports arrive on the I/O thread; nothing to serve here."""
+
+    def flush(self, timeout_s: float) -> int:
+        with contextlib.suppress(KafkaTimeoutError):
+            self._producer.flush(timeout=timeout_s)
+        with self._lock:
+            return self._pending
+
+    def topic_partitions(self, topic: str, timeout_s: float) -> int:
+        try:
+            probe = KafkaConsumer(
+                bootstrap_servers=_servers(self.bootstrap),
+                request_timeout_ms=int(timeout_s * 1000) + 1000,
+                api_version_auto_timeout_ms=int(timeout_s * 1000),
+            )
+        except NoBrokersAvailable as exc:
+            raise _unreachable(self.bootstrap, exc) from None
+        try:
+            parts = probe.partitions_for_topic(topic)
+        finally:
+            probe.close()
+        return len(parts or ())
+
+    def close(self) -> None:
+        self._producer.close(timeout=5)
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, owner: KafkaPythonConsumer) -> None:
+        self.owner = owner
+
+    def on_partitions_revoked(self, revoked: list[KpTopicPartition]) -> None:
+        if self.owner.on_revoke is not None:
+            self.owner.on_revoke([(tp.topic, tp.partition) for tp in revoked])
+
+    def on_partitions_assigned(self, assigned: list[KpTopicPartition]) -> None:
+        pass
+
+
+class KafkaPythonConsumer(ConsumerClient):
+    def __init__(self, bootstrap: str, group_id: str, topic: str, **options: Any) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        session = int(options.pop("session_timeout_ms", 10_000))
+        config: dict[str, Any] = {
+            "bootstrap_servers": _servers(bootstrap),
+            "group_id": group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "session_timeout_ms": session,
+            "heartbeat_interval_ms": max(session // 3, 1000),
+            "api_version_auto_timeout_ms": 5_000,
+        }
+        config.update(options.pop("config", {}) or {})
+        try:
+            self._consumer = KafkaConsumer(**config)
+        except NoBrokersAvailable as exc:
+            raise _unreachable(bootstrap, exc) from None
+        self._consumer.subscribe([topic], listener=_Listener(self))
+
+    def assigned(self) -> bool:
+        return bool(self._consumer.assignment())
+
+    def poll_batch(self, max_records: int, timeout_s: float) -> list[Message]:
+        polled = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        out: list[Message] = []
+        for tp, records in polled.items():
+            out.extend(Message(tp.topic, tp.partition, r.offset, r.key, r.value) for r in records)
+        return out
+
+    def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        if offsets:
+            self._consumer.commit(
+                {KpTopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()}
+            )
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)

@@ -1,0 +1,155 @@
+"""`stockpipe local up|down|status`: the local Kafka-protocol broker (tansu) on 127.0.0.1.
+
+Its pid file and log live under `<state_dir>/broker/`. Storage is in memory by default (a local
+demo needs nothing more; `down` discards the topics); `--storage s3://BUCKET/` with an S3 endpoint
+in the environment keeps data across restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.errors import PipelineError
+from pipeline.local.tansu import tansu_binary
+
+DEFAULT_PORT = 9092
+
+
+def port_answers(host: str, port: int, timeout_s: float = 0.2) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def wait_until(predicate, timeout_s: float, interval_s: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
+    """Poll `predicate` until it is true or the deadline passes."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return bool(predicate())
+
+
+@dataclass
+class BrokerStatus:
+    running: bool
+    pid: int | None
+    address: str
+    answering: bool
+    log: Path
+
+
+class LocalBroker:
+    def __init__(self, state_dir: str | Path, port: int = DEFAULT_PORT, host: str = "127.0.0.1") -> None:
+        self.dir = Path(state_dir) / "broker"
+        self.host = host
+        self.port = port
+        self.pid_file = self.dir / "tansu.pid"
+        self.log_file = self.dir / "tansu.log"
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def _pid(self) -> int | None:
+        try:
+            text = self.pid_file.read_text().split()
+            pid, port = int(text[0]), int(text[1])
+        except (FileNotFoundError, ValueError, IndexError):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None
+        if b"tansu" not in cmdline:
+            return None  # the pid was reused by something else
+        self.port = port
+        return pid
+
+    def status(self) -> BrokerStatus:
+        pid = self._pid()
+        answering = pid is not None and port_answers(self.host, self.port)
+        return BrokerStatus(pid is not None, pid, self.address, answering, self.log_file)
+
+    def up(self, storage: str = "memory://tansu/", timeout_s: float = 15.0) -> bool:
+        """Start the broker unless ours is already running; return True when it was started."""
+        if self._pid() is not None:
+            return False
+        if not port_free(self.host, self.port):
+            raise PipelineError(
+                f"port {self.port} on {self.host} is already in use by another program",
+                f"stop it, or run `stockpipe local up --port N` and pass --bootstrap {self.host}:N",
+            )
+        binary = tansu_binary()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        url = f"tcp://{self.host}:{self.port}"
+        with self.log_file.open("ab") as log:
+            proc = subprocess.Popen(
+                [
+                    str(binary),
+                    "broker",
+                    "--cluster-id",
+                    "stockpipe-local",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    storage,
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=self.dir,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(f"{proc.pid} {self.port}\n")
+        if not wait_until(lambda: proc.poll() is not None or port_answers(self.host, self.port), timeout_s):
+            proc.kill()
+            raise PipelineError(
+                f"local broker did not open {self.address} within {timeout_s:g} s", f"see {self.log_file}"
+            )
+        if proc.poll() is not None:
+            self.pid_file.unlink(missing_ok=True)
+            tail = self.log_file.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+            raise PipelineError(
+                f"local broker exited at start (code {proc.returncode}): {tail[0]}", f"see {self.log_file}"
+            )
+        return True
+
+    def down(self, timeout_s: float = 10.0) -> bool:
+        """Stop our broker; return True when one was running."""
+        pid = self._pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        if not wait_until(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid), timeout_s):
+            os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True

@@ -1,0 +1,72 @@
+"""`stockpipe sink`: wire settings, the consumer, the lake and progress into one sink run."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import Settings
+from pipeline.errors import PipelineError
+from pipeline.kafka import make_consumer
+from pipeline.kafka.topics import topic_partitions
+from pipeline.lake import open_lake
+from pipeline.progress import ProgressReporter
+from pipeline.sink.deadletter import DeadLetters
+from pipeline.sink.run import Sink, SinkOptions, SinkReport
+
+
+@dataclass
+class SinkResult:
+    report: SinkReport
+    lake_url: str
+    dead_letter_path: Path
+
+    def summary(self) -> str:
+        r = self.report
+        text = (
+            f"sink: consumed {r.consumed:,}, wrote {r.rows_written:,} rows in {r.objects_written:,} objects "
+            f"to {self.lake_url} in {r.elapsed_s:.1f} s; poison {r.poison:,}"
+        )
+        if r.poison:
+            text += f" (in {self.dead_letter_path})"
+        return text
+
+
+def run_sink(
+    settings: Settings,
+    stop: threading.Event | None = None,
+    max_records: int | None = None,
+    idle_timeout_s: float | None = None,
+    batch_records: int = 50_000,
+    batch_age_s: float = 10.0,
+    show_progress: bool = True,
+    consumer_options: dict[str, object] | None = None,
+) -> SinkResult:
+    stop = stop or threading.Event()
+    lake = open_lake(settings.lake, settings.aws_endpoint_url, settings.region)
+    lake.check_writable()  # a bad bucket or an unwritable path fails now, before consuming
+    if topic_partitions(settings.bootstrap, settings.topic) == 0:
+        raise PipelineError(
+            f"topic {settings.topic!r} does not exist on {settings.bootstrap}",
+            "produce to it first, or create it with `stockpipe topics create` (the kafka role does on AWS)",
+        )
+    consumer = make_consumer(
+        settings.client, settings.bootstrap, settings.group_id, settings.topic, **(consumer_options or {})
+    )
+    dead_path = Path(settings.state_dir) / "deadletter" / f"{settings.topic}.jsonl"
+    options = SinkOptions(
+        table=settings.table,
+        fmt=settings.lake_format,
+        partition_by=settings.partition_by,
+        batch_records=batch_records,
+        batch_age_s=batch_age_s,
+        max_records=max_records,
+        idle_timeout_s=idle_timeout_s,
+    )
+    try:
+        with ProgressReporter(f"sink {settings.topic}", max_records, enabled=show_progress) as progress:
+            report = Sink(consumer, lake, DeadLetters(dead_path), options, stop, progress).run()
+    finally:
+        consumer.close()
+    return SinkResult(report, lake.url, dead_path)
