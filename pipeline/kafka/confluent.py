@@ -10,6 +10,7 @@ from confluent_kafka import TopicPartition as CkTopicPartition
 
 from pipeline.errors import PipelineError
 from pipeline.kafka.base import ConsumerClient, DeliveryCallback, Message, ProducerClient, TopicPartition
+from pipeline.kafka.logs import LIBRDKAFKA, ErrorReporter
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +37,14 @@ class ConfluentProducer(ProducerClient):
             # How long one record may take from send() to a final delivery report, retries included.
             "delivery.timeout.ms": int(options.pop("delivery_timeout_ms", 120_000)),
             "error_cb": self._on_error,
-            "logger": log,
+            "logger": LIBRDKAFKA,
         }
         config.update(options.pop("config", {}) or {})
-        self.last_error: str | None = None
+        self.errors = ErrorReporter(log)
         self._producer = Producer(config)
 
     def _on_error(self, err: KafkaError) -> None:
-        self.last_error = err.str()
-        log.warning("kafka: %s", err.str())
+        self.errors(err.str())
 
     def send(self, topic: str, key: bytes, value: bytes, on_delivery: DeliveryCallback) -> None:
         def report(err: KafkaError | None, _msg: object) -> None:
@@ -89,16 +89,15 @@ class ConfluentConsumer(ConsumerClient):
             "auto.offset.reset": "earliest",
             "session.timeout.ms": int(options.pop("session_timeout_ms", 10_000)),
             "error_cb": self._on_error,
-            "logger": log,
+            "logger": LIBRDKAFKA,
         }
         config.update(options.pop("config", {}) or {})
-        self.last_error: str | None = None
+        self.errors = ErrorReporter(log)
         self._consumer = Consumer(config)
         self._consumer.subscribe([topic], on_revoke=self._revoked)
 
     def _on_error(self, err: KafkaError) -> None:
-        self.last_error = err.str()
-        log.warning("kafka: %s", err.str())
+        self.errors(err.str())
 
     def _revoked(self, _consumer: Consumer, partitions: list[CkTopicPartition]) -> None:
         if self.on_revoke is not None:

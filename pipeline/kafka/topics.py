@@ -6,6 +6,11 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ClusterMetadata, NewTopic
 
 from pipeline.errors import PipelineError
+from pipeline.kafka.logs import LIBRDKAFKA
+
+
+def _admin(bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap, "logger": LIBRDKAFKA})
 
 
 def _metadata(admin: AdminClient, bootstrap: str, timeout_s: float) -> ClusterMetadata:
@@ -20,7 +25,7 @@ def _metadata(admin: AdminClient, bootstrap: str, timeout_s: float) -> ClusterMe
 
 def topic_partitions(bootstrap: str, topic: str, timeout_s: float = 10) -> int:
     """Partitions of `topic` (0 when it does not exist); a clear error when the broker is unreachable."""
-    meta = _metadata(AdminClient({"bootstrap.servers": bootstrap}), bootstrap, timeout_s)
+    meta = _metadata(_admin(bootstrap), bootstrap, timeout_s)
     tmeta = meta.topics.get(topic)
     return 0 if tmeta is None or tmeta.error is not None else len(tmeta.partitions)
 
@@ -29,7 +34,7 @@ def ensure_topic(
     bootstrap: str, topic: str, partitions: int, replication: int = 1, timeout_s: float = 10
 ) -> bool:
     """Create `topic` if it does not exist; return True when it was created."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = _admin(bootstrap)
     meta = _metadata(admin, bootstrap, timeout_s)
     if topic in meta.topics and meta.topics[topic].error is None:
         return False
