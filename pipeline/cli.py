@@ -86,15 +86,24 @@ def produce(
     ] = None,
     strict: Annotated[bool, typer.Option(help="Exit non-zero when any row was rejected.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="Record delivered rows here [default: under <state_dir>/checkpoints/]."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Skip the rows the checkpoint lists as delivered by an earlier run.")
+    ] = False,
     bootstrap: BootstrapOpt = None,
     topic: TopicOpt = None,
     client: ClientOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Replay source rows onto the topic in time order (key = symbol, JSON value)."""
+    from pipeline.produce.checkpoint import default_checkpoint_path
     from pipeline.produce.service import run_produce
 
     settings = _settings(config, bootstrap=bootstrap, topic=topic, client=client)
+    checkpoint = checkpoint or default_checkpoint_path(settings.state_dir, source, settings.topic)
     stop = _stop_on_signals()
     result = run_produce(
         settings,
@@ -105,6 +114,8 @@ def produce(
         rejects_path=rejects,
         stop=stop,
         show_progress=progress,
+        checkpoint_path=checkpoint,
+        resume=resume,
     )
     typer.echo(result.summary())
     if not result.ok(strict):
@@ -122,6 +133,9 @@ def sink(
     fmt: Annotated[str | None, typer.Option("--format", help="parquet | jsonl.")] = None,
     partition_by: Annotated[str | None, typer.Option(help="month | year | date.")] = None,
     group: Annotated[str | None, typer.Option(help="Consumer group id.")] = None,
+    session_timeout_ms: Annotated[
+        int | None, typer.Option(min=1000, help="Consumer group session timeout [default: 10000].")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
     bootstrap: BootstrapOpt = None,
     topic: TopicOpt = None,
@@ -153,6 +167,7 @@ def sink(
         batch_records=batch_records,
         batch_age_s=batch_age,
         show_progress=progress,
+        consumer_options={"session_timeout_ms": session_timeout_ms} if session_timeout_ms else None,
     )
     typer.echo(report.summary())
 
@@ -225,15 +240,18 @@ def local_up(
 ) -> None:
     """Start the local broker and create the pipeline topic."""
     from pipeline.kafka.topics import ensure_topic
+    from pipeline.lake import open_lake
     from pipeline.local.broker import LocalBroker
 
     settings = _settings(config, topic=topic)
     broker = LocalBroker(settings.state_dir, port=port)
     started = broker.up(storage=storage)
     ensure_topic(broker.address, settings.topic, partitions)
+    if not settings.lake.startswith("s3://"):
+        open_lake(settings.lake).check_writable()  # the local lake: created and known writable
     typer.echo(
         f"local broker {'started' if started else 'already running'} on {broker.address} "
-        f"(topic {settings.topic}); log: {broker.log_file}"
+        f"(topic {settings.topic}); log: {broker.log_file}; lake: {settings.lake}"
     )
 
 
@@ -248,10 +266,15 @@ def local_down(config: ConfigOpt = None) -> None:
 
 @local_app.command("status")
 def local_status(config: ConfigOpt = None) -> None:
-    """Show whether the local broker runs and answers."""
+    """Show whether the local broker runs and answers, and where the local lake is."""
+    from pipeline.lake import LocalLake
     from pipeline.local.broker import LocalBroker
 
-    st = LocalBroker(_settings(config).state_dir).status()
+    settings = _settings(config)
+    if not settings.lake.startswith("s3://"):
+        lake = LocalLake(settings.lake)
+        typer.echo(f"local lake: {lake.url} ({sum(1 for _ in lake.list()):,} objects)")
+    st = LocalBroker(settings.state_dir).status()
     if not st.running:
         typer.echo("local broker: not running (start it with `stockpipe local up`)")
         raise typer.Exit(3)
@@ -292,6 +315,50 @@ def demo(
     settings = _settings(config, client=client)
     if not run_demo(settings, tickers=tickers, days=days):
         raise typer.Exit(1)
+
+
+@app.command()
+def dashboard(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")] = 8050,
+    topic: Annotated[
+        str | None, typer.Option(help="Topic whose live state to show [default: the latest replay].")
+    ] = None,
+    engine: Annotated[str | None, typer.Option(help="duckdb | athena.")] = None,
+    lake: LakeOpt = None,
+    table: TableOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve the market dashboard on 127.0.0.1: candles, top movers, the replay's live state."""
+    from pipeline.dashboard import make_server
+
+    settings = _settings(config, engine=engine, lake=lake, table=table)
+    with make_server(settings, port, topic) as server:
+        typer.echo(f"dashboard on {server.url} ({settings.engine}, table {settings.table}); Ctrl-C stops it")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            typer.echo("dashboard stopped")
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("report.html"),
+    symbol: Annotated[
+        list[str] | None, typer.Option(help="Chart this symbol (repeat) [default: the top movers].")
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="First date (YYYY-MM-DD).")] = None,
+    end: Annotated[str | None, typer.Option(help="Last date (YYYY-MM-DD).")] = None,
+    top: Annotated[int, typer.Option(min=1, max=100, help="Top movers to list.")] = 10,
+    engine: Annotated[str | None, typer.Option(help="duckdb | athena.")] = None,
+    lake: LakeOpt = None,
+    table: TableOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write the dashboard's charts as one self-contained HTML file (JavaScript and data inlined)."""
+    from pipeline.dashboard import write_report
+
+    settings = _settings(config, engine=engine, lake=lake, table=table)
+    typer.echo(write_report(settings, out, symbols=symbol, start=start, end=end, top=top).summary())
 
 
 def main() -> None:
