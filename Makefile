@@ -17,8 +17,8 @@ demo: setup
 test: setup lint test-python
 
 lint: setup
-	$(BIN)/ruff check pipeline tests bench
-	$(BIN)/ruff format --check pipeline tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test-python: setup
 	$(BIN)/pytest
