@@ -3,28 +3,36 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-python test-roles lint bench clean
+.PHONY: setup setup-test demo test test-python test-roles lint bench clean
 
+## The package and the local broker: all `make demo` needs.
 setup:
-	./scripts/setup.sh local,dev
+	./scripts/setup.sh local
+
+## Everything the test suite needs: Python extras, Debian's chromium for the dashboard test,
+## s3rver (npm) for the S3 outage test.
+setup-test:
+	./scripts/setup.sh local,dev,ui
+	./scripts/setup-browser.sh
+	./tests/s3rver/install.sh
 
 ## Generate sample data, replay it through a local broker, sink it to the local lake,
 ## catalog it and run the shipped SQL queries. No AWS, nothing pre-installed.
 demo: setup
 	$(BIN)/stockpipe demo
 
-## The whole test suite: lint, unit, integration and end-to-end tests.
-test: setup lint test-python
+## The whole test suite: lint, unit, integration, fault and end-to-end tests.
+test: setup-test lint test-python
 
-lint: setup
+lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test-python: setup
+test-python:
 	$(BIN)/pytest
 
 bench: setup
-	$(BIN)/stockpipe bench
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf .stockpipe build *.egg-info

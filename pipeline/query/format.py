@@ -61,7 +61,10 @@ def render(result: QueryResult, fmt: str = "table", width: int = 120) -> str:
             table.add_column(column, justify="right" if numeric else "left")
         for row in result.rows:
             table.add_row(*(_text(v) for v in row))
-        console = Console(file=io.StringIO(), width=width, force_terminal=False, color_system=None)
+        # force_jupyter=False: inside a notebook rich would otherwise render to the notebook, not the buffer
+        console = Console(
+            file=io.StringIO(), width=width, force_terminal=False, force_jupyter=False, color_system=None
+        )
         console.print(table)
         return console.file.getvalue()  # type: ignore[attr-defined]
     raise PipelineError(f"output format {fmt!r} is not one of {', '.join(FORMATS)}", "fix --format")

@@ -22,6 +22,7 @@ from pipeline.sink.batcher import Batch, Batcher
 from pipeline.sink.deadletter import DeadLetters
 from pipeline.sink.encode import encode
 from pipeline.sink.layout import object_key, partition_path
+from pipeline.status import StatusWriter
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class Sink:
         options: SinkOptions,
         stop: threading.Event,
         progress: ProgressReporter,
+        status: StatusWriter | None = None,
     ) -> None:
         self.consumer = consumer
         self.lake = lake
@@ -70,6 +72,7 @@ class Sink:
         self.progress = progress
         self.batcher = Batcher(options.batch_records, options.batch_age_s)
         self.report = SinkReport()
+        self.status = status
         self._handled = 0  # records written or dead-lettered, and committed
         consumer.on_revoke = self._on_revoke
 
@@ -96,6 +99,8 @@ class Sink:
                         closed = self.batcher.add(msg, bar, hive)
                     self._flush(closed)
                 self._flush(self.batcher.expired())
+                if self.status is not None:
+                    self.status.update_from(self.report)  # at most once a second
                 if opts.max_records is not None and self._handled + self._open_size() >= opts.max_records:
                     break
                 if opts.idle_timeout_s is not None and now - last_message >= opts.idle_timeout_s:
@@ -104,6 +109,8 @@ class Sink:
             self._flush(self.batcher.drain(), stopping=True)
         finally:
             self.report.elapsed_s = self.progress.elapsed
+            if self.status is not None:
+                self.status.update_from(self.report, done=True)
         return self.report
 
     def _open_size(self) -> int:

@@ -14,6 +14,7 @@ from pipeline.lake import open_lake
 from pipeline.progress import ProgressReporter
 from pipeline.sink.deadletter import DeadLetters
 from pipeline.sink.run import Sink, SinkOptions, SinkReport
+from pipeline.status import StatusWriter
 
 
 @dataclass
@@ -66,7 +67,8 @@ def run_sink(
     )
     try:
         with ProgressReporter(f"sink {settings.topic}", max_records, enabled=show_progress) as progress:
-            report = Sink(consumer, lake, DeadLetters(dead_path), options, stop, progress).run()
+            status = StatusWriter(settings.state_dir, "sink", settings.topic)
+            report = Sink(consumer, lake, DeadLetters(dead_path), options, stop, progress, status).run()
     finally:
         consumer.close()
     return SinkResult(report, lake.url, dead_path)
