@@ -34,6 +34,9 @@ import pyarrow.parquet as pq
 import pytest
 from athena_endpoint import FakeAthena
 
+from pipeline.sink.encode import SCHEMA
+from pipeline.sink.layout import object_key, partition_path
+
 __all__ = ["athena_endpoint", "aws_env", "moto_endpoint", "s3_bucket"]
 
 _DUMMY_ENV = {
@@ -123,21 +126,8 @@ def athena_endpoint(aws_env: dict[str, str]) -> Iterator[FakeAthena]:
 
 
 # -- lake data as the sink writes it ---------------------------------------------------------------
-PARQUET_SCHEMA = pa.schema(
-    [
-        ("symbol", pa.string()),
-        ("date", pa.date32()),
-        ("open", pa.float64()),
-        ("high", pa.float64()),
-        ("low", pa.float64()),
-        ("close", pa.float64()),
-        ("volume", pa.int64()),
-        ("source_file", pa.string()),
-        ("source_line", pa.int32()),
-        ("kafka_partition", pa.int32()),
-        ("kafka_offset", pa.int64()),
-    ]
-)
+# The sink's own schema and naming rules, so these objects are exactly what `stockpipe sink` writes.
+PARQUET_SCHEMA = SCHEMA
 
 
 def make_bars(
@@ -172,14 +162,6 @@ def make_bars(
     return bars
 
 
-def partition_dir(day: date, partition_by: str) -> str:
-    if partition_by == "year":
-        return f"year={day.year}"
-    if partition_by == "date":
-        return f"trade_date={day.isoformat()}"
-    return f"year={day.year}/month={day.month:02d}"
-
-
 def write_lake(
     lake: object,
     bars: list[dict[str, object]],
@@ -193,12 +175,12 @@ def write_lake(
     groups: dict[tuple[str, int], list[dict[str, object]]] = defaultdict(list)
     for bar in bars:
         kp = sum(map(ord, str(bar["symbol"]))) % kafka_partitions
-        groups[(partition_dir(bar["date"], partition_by), kp)].append(bar)  # type: ignore[arg-type]
+        groups[(partition_path(bar["date"], partition_by), kp)].append(bar)  # type: ignore[arg-type]
     offsets = [0] * kafka_partitions
     written: dict[str, list[str]] = defaultdict(list)
     for (pdir, kp), rows in sorted(groups.items()):
         rows = [{**r, "kafka_partition": kp, "kafka_offset": offsets[kp] + i} for i, r in enumerate(rows)]
-        key = f"{table}/{pdir}/{topic}-{kp}-{offsets[kp]:020d}.{'parquet' if fmt == 'parquet' else 'jsonl'}"
+        key = object_key(table, pdir, topic, kp, offsets[kp], fmt)
         offsets[kp] += len(rows)
         if fmt == "parquet":
             buf = io.BytesIO()
