@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import date
 
@@ -33,6 +34,31 @@ class StockBar:
         return self.symbol.encode()
 
     def to_json(self) -> bytes:
+        o, h, lo, c, vol = self.open, self.high, self.low, self.close, self.volume
+        # Fast path, byte for byte what json.dumps writes: it formats finite floats with repr,
+        # ints with repr and strings with encode_basestring_ascii (ensure_ascii=True).
+        if (
+            type(o) is float
+            and type(h) is float
+            and type(lo) is float
+            and type(c) is float
+            and type(vol) is int
+            and type(self.symbol) is str
+            and type(self.source_file) is str
+            and type(self.source_line) is int
+            # each one finite (NaN fails every comparison; json.dumps writes NaN/Infinity, not repr)
+            and -_INF < o < _INF
+            and -_INF < h < _INF
+            and -_INF < lo < _INF
+            and -_INF < c < _INF
+        ):
+            return (
+                f'{{"v":{SCHEMA_VERSION},"symbol":{_json_str(self.symbol)},'
+                f'"date":"{self.date.isoformat()}","open":{o!r},"high":{h!r},"low":{lo!r},'
+                f'"close":{c!r},"volume":{vol!r},'
+                f'"event_time":{(self.date.toordinal() - _EPOCH_ORDINAL) * 86_400_000!r},'
+                f'"source":{_json_str(f"{self.source_file}:{self.source_line}")}}}'
+            ).encode()
         return json.dumps(
             {
                 "v": SCHEMA_VERSION,
@@ -51,6 +77,8 @@ class StockBar:
 
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_json_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_INF = math.inf
 
 
 class BadMessage(ValueError):
@@ -65,6 +93,37 @@ def bar_from_json(raw: bytes | None) -> StockBar:
         obj = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadMessage(f"not JSON: {exc}") from None
+    # Fast path for a well-formed value: exact types, no conversions needed. Anything else (or any
+    # error) takes the checked path below, which accepts it or says what is wrong.
+    if type(obj) is dict:
+        try:
+            symbol, day, vol = obj["symbol"], obj["date"], obj["volume"]
+            o, h, lo, c = obj["open"], obj["high"], obj["low"], obj["close"]
+            source = obj.get("source", ":0")
+            if (
+                type(symbol) is str
+                and type(day) is str
+                and type(o) is float
+                and type(h) is float
+                and type(lo) is float
+                and type(c) is float
+                and type(vol) is int
+                and type(source) is str
+            ):
+                file, _, line = source.rpartition(":")
+                return StockBar(
+                    symbol,
+                    date.fromisoformat(day),
+                    o,
+                    h,
+                    lo,
+                    c,
+                    vol,
+                    file,
+                    int(line) if line.isdigit() else 0,
+                )
+        except (KeyError, ValueError):
+            pass
     if not isinstance(obj, dict):
         raise BadMessage("JSON value is not an object")
     try:

@@ -50,7 +50,8 @@ class LocalLake(Lake):
             ) from None
         except OSError as exc:
             raise PipelineError(
-                f"cannot write {path} ({exc.strerror or exc})", "check the lake disk"
+                f"cannot write {path} ({exc.strerror or exc})",
+                "choose a --lake directory that can be created and written (and has free space)",
             ) from None
 
     def get(self, key: str) -> bytes:

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pipeline.kafka import ProducerClient
+from pipeline.produce.checkpoint import Checkpoint
 from pipeline.produce.pacing import Pacer
 from pipeline.progress import ProgressReporter
 from pipeline.records import StockBar
@@ -36,6 +37,7 @@ class DeliveryTracker:
 @dataclass
 class ReplayReport:
     sent: int = 0
+    skipped: int = 0  # already delivered by an earlier run (--resume)
     delivered: int = 0
     failed: int = 0
     unconfirmed: int = 0
@@ -56,23 +58,37 @@ def replay(
     progress: ProgressReporter,
     stop: threading.Event,
     flush_timeout_s: float = 120.0,
+    checkpoint: Checkpoint | None = None,
 ) -> ReplayReport:
-    """Send every bar (until `stop` is set), then wait for all delivery reports up to the timeout."""
+    """Send every bar (until `stop` is set), then wait for all delivery reports up to the timeout.
+
+    With a `checkpoint`, bars it lists as delivered are skipped, every delivery is recorded in it, and
+    it is saved every few seconds and once more after the final flush.
+    """
     tracker = DeliveryTracker()
     report = ReplayReport()
-    for bar in bars:
+    for seq, bar in enumerate(bars):
         if stop.is_set():
             break
+        if checkpoint is not None and checkpoint.delivered(seq):
+            report.skipped += 1
+            progress.advance()
+            continue
         pacer.wait(bar.date)
         if stop.is_set():
             break
-        producer.send(topic, bar.key(), bar.to_json(), tracker.report)
+        on_delivery = tracker.report if checkpoint is None else checkpoint.callback(seq, tracker.report)
+        producer.send(topic, bar.key(), bar.to_json(), on_delivery)
         report.sent += 1
         if report.sent % POLL_EVERY == 0:
             producer.poll()
+            if checkpoint is not None:
+                checkpoint.save_if_due()
         progress.advance()
     report.interrupted = stop.is_set()
     report.unconfirmed = producer.flush(flush_timeout_s)
+    if checkpoint is not None:
+        checkpoint.save(complete=not report.interrupted and tracker.failed == 0 and report.unconfirmed == 0)
     report.delivered, report.failed = tracker.delivered, tracker.failed
     report.errors = dict(tracker.errors.most_common(5))
     report.elapsed_s = progress.elapsed

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import Settings
+from pipeline.errors import PipelineError
 from pipeline.kafka import make_producer
 from pipeline.kafka.topics import ensure_topic
+from pipeline.produce.checkpoint import Checkpoint, source_fingerprint
 from pipeline.produce.pacing import make_pacer
 from pipeline.produce.replay import ReplayReport, replay
 from pipeline.progress import ProgressReporter
@@ -21,6 +23,7 @@ class ProduceResult:
     rejects: Rejects
     report: ReplayReport
     rejects_path: Path | None
+    checkpoint: Checkpoint | None = None
 
     def ok(self, strict: bool = False) -> bool:
         return self.report.complete and not (strict and self.rejects.total)
@@ -35,6 +38,13 @@ class ProduceResult:
             f"({rep.delivered / max(rep.elapsed_s, 1e-9):,.0f} rows/s)"
             + (" - interrupted" if rep.interrupted else ""),
         ]
+        if rep.skipped:
+            lines.append(f"resumed: skipped {rep.skipped:,} rows delivered by an earlier run")
+        if self.checkpoint is not None and not rep.complete:
+            lines.append(
+                f"checkpoint: {self.checkpoint.delivered_count:,} rows delivered so far, saved in "
+                f"{self.checkpoint.path}; continue with --resume"
+            )
         lines += [f"  reject: {text}" for text in r.shown]
         if r.total > len(r.shown):
             where = f" (all in {self.rejects_path})" if self.rejects_path else " (use --rejects FILE for all)"
@@ -53,18 +63,34 @@ def run_produce(
     stop: threading.Event | None = None,
     show_progress: bool = True,
     producer_options: dict[str, object] | None = None,
+    checkpoint_path: Path | None = None,
+    resume: bool = False,
 ) -> ProduceResult:
+    """Replay `source` onto the topic. With `checkpoint_path`, deliveries are recorded there; with
+    `resume`, the rows that checkpoint lists as delivered are skipped (see pipeline/produce/checkpoint.py)."""
     stop = stop or threading.Event()
     pacer = make_pacer(rate, speed, stop)  # bad --rate fails before anything is sent
     rejects = Rejects(rejects_path)
     sources = SourceSet(source, rejects)
+    checkpoint = None
+    if checkpoint_path is not None:
+        fingerprint = source_fingerprint((f.name, f.size) for f in sources.files)
+        if resume:
+            checkpoint = Checkpoint.load(checkpoint_path, source, settings.topic, fingerprint)
+        else:
+            checkpoint = Checkpoint(checkpoint_path, source, settings.topic, fingerprint)
+            checkpoint.save()  # fail now, not after the replay, when the path is unwritable
+    elif resume:
+        raise PipelineError("--resume needs a checkpoint", "pass --checkpoint PATH or use the default one")
     ensure_topic(settings.bootstrap, settings.topic, partitions)
     producer = make_producer(settings.client, settings.bootstrap, **(producer_options or {}))
     total = sources.estimate_rows() if show_progress else None
     try:
         with ProgressReporter(f"produce {settings.topic}", total, enabled=show_progress) as progress:
-            report = replay(sources.bars(), producer, settings.topic, pacer, progress, stop)
+            report = replay(
+                sources.bars(), producer, settings.topic, pacer, progress, stop, checkpoint=checkpoint
+            )
     finally:
         producer.close()
         rejects.close()
-    return ProduceResult(sources.counts, rejects, report, rejects_path)
+    return ProduceResult(sources.counts, rejects, report, rejects_path, checkpoint)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
+from operator import attrgetter
 from pathlib import Path
 
 from pipeline.records import StockBar
@@ -14,8 +15,8 @@ from pipeline.sources.rejects import Rejects
 __all__ = ["ReadCounts", "Rejects", "SourceSet", "StockBar"]
 
 
-def _merge_key(bar: StockBar) -> tuple[int, str]:
-    return bar.date.toordinal(), bar.symbol
+# (date, symbol): a C-level attribute getter, the merge calls it once per bar.
+_merge_key = attrgetter("date", "symbol")
 
 
 class SourceSet:

@@ -8,6 +8,7 @@ Zip members share the zip's single file handle.
 
 from __future__ import annotations
 
+import os
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ class SourceFile:
     # Zip members share one open ZipFile (one file descriptor for the whole merge).
     archive: zipfile.ZipFile | None = None
     member: str | None = None
+    #: Why an entry named like a source file cannot be read at all (a directory, a dangling symlink,
+    #: a FIFO): reported as a rejected file instead of being skipped silently. Its `size` is -1.
+    problem: str | None = None
 
     def lines(self, chunk: int = MAX_CHUNK) -> Iterator[tuple[int, str]]:
         """Yield (line number, text without line ending) for every line, 1-based."""
@@ -48,6 +52,8 @@ class SourceFile:
 
     def _file_chunks(self, chunk: int) -> Iterator[bytes]:
         assert self.path is not None
+        if self.problem is not None:
+            raise UnreadableFile(self.problem)
         offset = 0
         while True:
             try:
@@ -83,10 +89,16 @@ def _split_lines(chunks: Iterator[bytes], name: str) -> Iterator[tuple[int, str]
                 data = data[3:]
             first = False
         pending += data
-        *complete, pending = pending.split(b"\n")
-        for raw in complete:
+        cut = pending.rfind(b"\n")
+        if cut < 0:
+            continue
+        # One decode per chunk, not per line: b"\n" never occurs inside a UTF-8 sequence, so this
+        # gives the same text (and the same replacement characters) as decoding line by line.
+        block = pending[:cut].decode("utf-8", errors="replace")
+        pending = pending[cut + 1 :]
+        for text in block.split("\n"):
             number += 1
-            yield number, _decode(raw)
+            yield number, text[:-1] if text.endswith("\r") else text
     if pending:
         yield number + 1, _decode(pending)
 
@@ -103,9 +115,9 @@ def discover(root: Path) -> list[SourceFile]:
         raise PipelineError(f"source {root} does not exist", "pass a directory, a .zip or a CSV file")
     if root.is_dir():
         files = [
-            SourceFile(name=p.relative_to(root).as_posix(), size=p.stat().st_size, path=p)
+            _entry(p, p.relative_to(root).as_posix())
             for p in sorted(root.rglob("*"))
-            if p.is_file() and p.suffix.lower() in SOURCE_SUFFIXES
+            if p.suffix.lower() in SOURCE_SUFFIXES
         ]
     elif root.suffix.lower() == ".zip":
         try:
@@ -125,6 +137,19 @@ def discover(root: Path) -> list[SourceFile]:
             "point --source at the Kaggle directory/zip or indexProcessed.csv, or run `stockpipe sample`",
         )
     return files
+
+
+def _entry(path: Path, name: str) -> SourceFile:
+    """A directory entry named like a source file; one that is not a regular file carries its `problem`."""
+    if path.is_file():
+        return SourceFile(name=name, size=path.stat().st_size, path=path)
+    if path.is_symlink() and not path.exists():
+        problem = f"cannot read (dangling symlink to {os.readlink(path)})"
+    elif path.is_dir():
+        problem = "cannot read (a directory, not a file)"
+    else:
+        problem = "cannot read (not a regular file)"
+    return SourceFile(name=name, size=-1, path=path, problem=problem)
 
 
 def chunk_size_for(file_count: int) -> int:

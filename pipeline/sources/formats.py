@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import Enum
+from functools import cached_property
 
 from pipeline.records import StockBar
 
@@ -57,6 +58,12 @@ class Header:
     @property
     def width(self) -> int:
         return len(self.columns)
+
+    @cached_property
+    def positions(self) -> tuple[int, int, int, int, int, int]:
+        """Column positions of date, open, high, low, close, volume."""
+        i = self.index
+        return i["date"], i["open"], i["high"], i["low"], i["close"], i["volume"]
 
 
 def normalise(name: str) -> str:
@@ -127,6 +134,37 @@ def parse_row(
     fields: list[str], header: Header, symbol: str, source_file: str, line: int, latest: date
 ) -> StockBar:
     """Validate one split row into a StockBar or raise RowError with the reason."""
+    # Fast path for the common, valid row: the same checks as `_checked_row`, inlined. Any row it
+    # does not accept goes through `_checked_row`, which accepts or rejects it with the reason.
+    if len(fields) == header.width:
+        i_date, i_open, i_high, i_low, i_close, i_volume = header.positions
+        try:
+            day = date.fromisoformat(fields[i_date].strip())
+            open_ = float(fields[i_open])
+            high = float(fields[i_high])
+            low = float(fields[i_low])
+            close = float(fields[i_close])
+            volume = float(fields[i_volume])
+        except ValueError:
+            pass
+        else:
+            if (
+                EARLIEST_DATE <= day <= latest
+                and 0.0 < low <= high < math.inf
+                and 0.0 < open_ < math.inf
+                and 0.0 < close < math.inf
+                and volume >= 0
+                and volume.is_integer()
+                and high + 1e-9 * high >= max(open_, close)
+                and low - 1e-9 * high <= min(open_, close)
+            ):
+                return StockBar(symbol, day, open_, high, low, close, int(volume), source_file, line)
+    return _checked_row(fields, header, symbol, source_file, line, latest)
+
+
+def _checked_row(
+    fields: list[str], header: Header, symbol: str, source_file: str, line: int, latest: date
+) -> StockBar:
     if len(fields) != header.width:
         raise RowError(f"expected {header.width} columns, found {len(fields)}")
     day = _date(fields, header, latest)

@@ -21,6 +21,7 @@ from pipeline.sources.formats import (
     detect_header,
     is_header_line,
     latest_allowed_date,
+    normalise,
     parse_row,
     symbol_from_filename,
 )
@@ -82,7 +83,8 @@ def _stream(
                 row_symbol = symbol_of_file
             counts.rows_read += 1
             try:
-                if is_header_line(text, header):
+                # A repeated header: its first column names the first header column (cheap pre-check).
+                if normalise(fields[0]) == header.columns[0] and is_header_line(text, header):
                     raise RowError("repeated header line")
                 bar = parse_row(fields, header, row_symbol, src.name, number, latest)
                 if previous is not None and bar.date <= previous:
