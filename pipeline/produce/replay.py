@@ -12,6 +12,7 @@ from pipeline.produce.checkpoint import Checkpoint
 from pipeline.produce.pacing import Pacer
 from pipeline.progress import ProgressReporter
 from pipeline.records import StockBar
+from pipeline.status import StatusWriter
 
 POLL_EVERY = 1_000
 
@@ -59,6 +60,7 @@ def replay(
     stop: threading.Event,
     flush_timeout_s: float = 120.0,
     checkpoint: Checkpoint | None = None,
+    status: StatusWriter | None = None,
 ) -> ReplayReport:
     """Send every bar (until `stop` is set), then wait for all delivery reports up to the timeout.
 
@@ -67,6 +69,9 @@ def replay(
     """
     tracker = DeliveryTracker()
     report = ReplayReport()
+    # A paced replay is slow anyway: serve delivery reports, checkpoint and status on every record so
+    # they stay current; flat out, do it every POLL_EVERY records to keep the hot loop cheap.
+    every = 1 if type(pacer) is not Pacer else POLL_EVERY
     for seq, bar in enumerate(bars):
         if stop.is_set():
             break
@@ -80,10 +85,12 @@ def replay(
         on_delivery = tracker.report if checkpoint is None else checkpoint.callback(seq, tracker.report)
         producer.send(topic, bar.key(), bar.to_json(), on_delivery)
         report.sent += 1
-        if report.sent % POLL_EVERY == 0:
+        if report.sent % every == 0:
             producer.poll()
             if checkpoint is not None:
                 checkpoint.save_if_due()
+            if status is not None:
+                status.update(sent=report.sent, delivered=tracker.delivered, failed=tracker.failed)
         progress.advance()
     report.interrupted = stop.is_set()
     report.unconfirmed = producer.flush(flush_timeout_s)
@@ -92,4 +99,6 @@ def replay(
     report.delivered, report.failed = tracker.delivered, tracker.failed
     report.errors = dict(tracker.errors.most_common(5))
     report.elapsed_s = progress.elapsed
+    if status is not None:
+        status.update_from(report, done=True)
     return report

@@ -15,6 +15,7 @@ from pipeline.produce.pacing import make_pacer
 from pipeline.produce.replay import ReplayReport, replay
 from pipeline.progress import ProgressReporter
 from pipeline.sources import ReadCounts, Rejects, SourceSet
+from pipeline.status import StatusWriter
 
 
 @dataclass
@@ -87,8 +88,16 @@ def run_produce(
     total = sources.estimate_rows() if show_progress else None
     try:
         with ProgressReporter(f"produce {settings.topic}", total, enabled=show_progress) as progress:
+            status = StatusWriter(settings.state_dir, "producer", settings.topic)
             report = replay(
-                sources.bars(), producer, settings.topic, pacer, progress, stop, checkpoint=checkpoint
+                sources.bars(),
+                producer,
+                settings.topic,
+                pacer,
+                progress,
+                stop,
+                checkpoint=checkpoint,
+                status=status,
             )
     finally:
         producer.close()
