@@ -16,7 +16,6 @@ watermarks cannot be trusted for it).
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 import time
@@ -24,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from pipeline.atomic import write_atomic
 
 ROLES = ("producer", "sink")
 #: A status not updated for this long (and not marked done) is shown as stale: its writer has likely died.
@@ -89,7 +90,7 @@ class StatusWriter:
                 "updated_at": time.time(),
             }
             try:
-                _write_atomic(self.path, doc)
+                write_atomic(self.path, json.dumps(doc, default=str).encode(), durable=False)
             except OSError:
                 return False
             return True
@@ -98,13 +99,6 @@ class StatusWriter:
         """`update` from a dataclass report (SinkReport, ReplayReport): its fields become the status."""
         fields = {k: v for k, v in asdict(report).items() if isinstance(v, int | float | str | None)}
         return self.update(force=force, done=done, **fields)
-
-
-def _write_atomic(path: Path, doc: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(doc, default=str))
-    os.replace(tmp, path)
 
 
 def read_status(path: Path) -> dict[str, Any] | None:

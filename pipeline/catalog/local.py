@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from pipeline.atomic import write_atomic
 from pipeline.catalog.base import Catalog, same_shape
 from pipeline.catalog.model import RegisterResult, TableDefinition
 from pipeline.errors import PipelineError
@@ -40,17 +39,7 @@ class LocalCatalog(Catalog):
 
     def _save(self, data: dict[str, Any]) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "w") as fh:
-                    json.dump(data, fh, indent=1, sort_keys=True)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True).encode())
         except OSError as exc:
             raise PipelineError(
                 f"cannot write the local catalog {self.path} ({exc.strerror or exc})",

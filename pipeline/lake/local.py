@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from pipeline.atomic import write_atomic
 from pipeline.errors import PipelineError
 from pipeline.lake.base import Lake, LakeObject
 
@@ -27,22 +26,7 @@ class LocalLake(Lake):
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-            dir_fd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)  # make the rename itself durable
-            finally:
-                os.close(dir_fd)
+            write_atomic(path, data)
         except PermissionError as exc:
             raise PipelineError(
                 f"cannot write to the lake directory {path.parent} ({exc.strerror})",

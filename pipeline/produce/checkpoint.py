@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from pipeline.atomic import write_atomic
 from pipeline.errors import PipelineError
 from pipeline.kafka import DeliveryCallback
 
@@ -147,17 +146,7 @@ class Checkpoint:
             }
         self.complete = complete
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    json.dump(data, fh)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomic(self.path, json.dumps(data).encode())
         except OSError as exc:
             raise PipelineError(
                 f"cannot write checkpoint {self.path} ({exc.strerror or exc})",

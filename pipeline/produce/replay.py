@@ -71,15 +71,15 @@ def replay(
     report = ReplayReport()
     # A paced replay is slow anyway: serve delivery reports, checkpoint and status on every record so
     # they stay current; flat out, do it every POLL_EVERY records to keep the hot loop cheap.
-    every = 1 if type(pacer) is not Pacer else POLL_EVERY
+    paced = type(pacer) is not Pacer
+    every = 1 if paced else POLL_EVERY
     for seq, bar in enumerate(bars):
-        if stop.is_set():
-            break
         if checkpoint is not None and checkpoint.delivered(seq):
             report.skipped += 1
             progress.advance()
             continue
-        pacer.wait(bar.date)
+        if paced:
+            pacer.wait(bar.date)  # returns early when `stop` is set
         if stop.is_set():
             break
         on_delivery = tracker.report if checkpoint is None else checkpoint.callback(seq, tracker.report)
