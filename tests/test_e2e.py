@@ -127,3 +127,31 @@ def test_replaying_the_same_offsets_rewrites_the_same_objects(
     assert first and second == first
     crawl(settings)
     _check_sql_matches_manifest(settings, manifest)
+
+
+def test_a_new_group_with_other_batch_cuts_replays_without_duplicates(
+    dataset: tuple[Path, Manifest], broker: str, topic: str, tmp_path: Path
+):
+    """A reset or new consumer group re-reads from offset 0 and cuts batches its own way (timers, a
+    different batch size): batches still close where existing objects begin, so nothing overlaps."""
+    source, manifest = dataset
+    settings = load_settings(
+        bootstrap=broker, topic=topic, lake=str(tmp_path / "lake"), state_dir=str(tmp_path / "state")
+    )
+    assert run_produce(settings, source, show_progress=False).report.delivered == manifest.rows
+    common = {"max_records": manifest.rows, "idle_timeout_s": 60, "batch_age_s": 3600, "show_progress": False}
+    options = {"session_timeout_ms": TEST_SESSION_TIMEOUT_MS}
+    run_sink(
+        replace(settings, group_id=f"a-{uuid.uuid4().hex[:8]}"),
+        batch_records=50,
+        consumer_options=options,
+        **common,
+    )
+    run_sink(
+        replace(settings, group_id=f"b-{uuid.uuid4().hex[:8]}"),
+        batch_records=70,
+        consumer_options=options,
+        **common,
+    )
+    crawl(settings)
+    _check_sql_matches_manifest(settings, manifest)

@@ -50,7 +50,11 @@ def test_s3_stopped_for_30_s_mid_stream_sink_retries_visibly_and_loses_nothing(
     s3 = S3rver(s3rver_bin, tmp_path / "s3data", tmp_path / "s3rver.log").start(bucket=bucket)
     env = cli_env(tmp_path / "state", STOCKPIPE_AWS_ENDPOINT_URL=s3.endpoint)
     env.pop("AWS_SESSION_TOKEN", None)
-    client = boto3.client("s3", endpoint_url=s3.endpoint, region_name="us-east-1")
+    # A session of its own: boto3's default session caches the credentials an earlier test resolved.
+    client = boto3.session.Session(
+        aws_access_key_id=S3RVER_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=S3RVER_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    ).client("s3", endpoint_url=s3.endpoint, region_name="us-east-1")
     lake = f"s3://{bucket}/lake"
     common = ["--bootstrap", broker, "--topic", topic, "--no-progress"]
     # Paced so the stream is still flowing when the endpoint goes down and when it comes back.

@@ -87,3 +87,26 @@ def test_old_batches_expire_on_the_wall_clock_bound():
     batcher.add(_msg(0), _bar(date(2017, 3, 1)), "year=2017/month=03")
     assert [b.first_offset for b in batcher.expired()] == [0]
     assert batcher.open == {}
+
+
+def test_object_names_parse_back_even_when_the_topic_has_dashes():
+    from pipeline.sink.layout import object_boundaries, parse_object_name
+
+    key = object_key("prices", "year=2017/month=03", "stock-prices-v2", 2, 1234, "parquet")
+    assert parse_object_name(key) == ("stock-prices-v2", 2, 1234)
+    assert parse_object_name("prices/_SUCCESS") is None
+    keys = [
+        key,
+        object_key("prices", "year=2017", "stock-prices-v2", 2, 99, "jsonl"),
+        "prices/other-0-7.parquet",
+    ]
+    assert object_boundaries(keys, "stock-prices-v2") == {2: {99, 1234}}
+
+
+def test_batch_closes_where_an_object_already_in_the_lake_begins():
+    batcher = Batcher(max_records=100, max_age_s=3600, boundaries={("t", 0): {3}})
+    closed = []
+    for off in range(6):
+        closed += batcher.add(_msg(off), _bar(date(2017, 3, 1)), "year=2017/month=03")
+    assert [(b.first_offset, b.last_offset) for b in closed] == [(0, 2)]
+    assert [(b.first_offset, b.last_offset) for b in batcher.drain()] == [(3, 5)]

@@ -3,8 +3,9 @@ or after a wall-clock bound for quiet topics.
 
 Count and record-time rules are deterministic: replaying the same offsets cuts the same batches, so
 the same objects are rewritten. The wall-clock rule is not, but it is still safe: an object is named
-by its first offset, a replay always restarts at a committed offset (a batch boundary), and each
-batch lands in exactly one object because it never spans two lake partitions.
+by its first offset, each batch lands in exactly one object because it never spans two lake
+partitions, and a batch also closes where an object already in the lake begins, so a replay from any
+offset (a restart, or a new consumer group) lines up with what is there.
 """
 
 from __future__ import annotations
@@ -33,17 +34,25 @@ class Batch:
 
 
 class Batcher:
-    def __init__(self, max_records: int, max_age_s: float) -> None:
+    def __init__(
+        self, max_records: int, max_age_s: float, boundaries: dict[TopicPartition, set[int]] | None = None
+    ) -> None:
         self.max_records = max_records
         self.max_age_s = max_age_s
         self.open: dict[TopicPartition, Batch] = {}
+        # First offsets of objects already in the lake: a batch never runs across one, so a replay
+        # by any consumer group rewrites the same objects instead of overlapping them.
+        self.boundaries = boundaries or {}
 
     def _batch_for(self, msg: Message, hive: str | None) -> tuple[Batch, Batch | None]:
         """The batch `msg` goes into, and the batch closed to make room for it (if any)."""
         tp = (msg.topic, msg.partition)
         current = self.open.get(tp)
         closed = None
-        if current is not None and hive is not None and current.hive not in (None, hive):
+        if current is not None and (
+            (hive is not None and current.hive not in (None, hive))
+            or msg.offset in self.boundaries.get(tp, ())
+        ):
             closed = self.open.pop(tp)
             current = None
         if current is None:

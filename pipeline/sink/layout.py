@@ -8,6 +8,7 @@ duplicate.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 EXTENSIONS = {"parquet": "parquet", "jsonl": "jsonl"}
@@ -23,3 +24,22 @@ def partition_path(day: date, partition_by: str) -> str:
 
 def object_key(table: str, hive: str, topic: str, partition: int, first_offset: int, fmt: str) -> str:
     return f"{table}/{hive}/{topic}-{partition}-{first_offset:020d}.{EXTENSIONS[fmt]}"
+
+
+def parse_object_name(key: str) -> tuple[str, int, int] | None:
+    """`.../<topic>-<partition>-<first offset>.<ext>` -> (topic, partition, first offset), else None."""
+    stem = key.rsplit("/", 1)[-1].split(".", 1)[0]
+    parts = stem.rsplit("-", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+        return None
+    return parts[0], int(parts[1]), int(parts[2])
+
+
+def object_boundaries(keys: Iterable[str], topic: str) -> dict[int, set[int]]:
+    """First offsets of the objects already written for `topic`, per Kafka partition."""
+    out: dict[int, set[int]] = {}
+    for key in keys:
+        parsed = parse_object_name(key)
+        if parsed is not None and parsed[0] == topic:
+            out.setdefault(parsed[1], set()).add(parsed[2])
+    return out

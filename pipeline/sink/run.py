@@ -63,6 +63,7 @@ class Sink:
         stop: threading.Event,
         progress: ProgressReporter,
         status: StatusWriter | None = None,
+        boundaries: dict[TopicPartition, set[int]] | None = None,
     ) -> None:
         self.consumer = consumer
         self.lake = lake
@@ -70,7 +71,7 @@ class Sink:
         self.options = options
         self.stop = stop
         self.progress = progress
-        self.batcher = Batcher(options.batch_records, options.batch_age_s)
+        self.batcher = Batcher(options.batch_records, options.batch_age_s, boundaries)
         self.report = SinkReport()
         self.status = status
         self._handled = 0  # records written or dead-lettered, and committed

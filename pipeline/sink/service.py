@@ -13,6 +13,7 @@ from pipeline.kafka.topics import topic_partitions
 from pipeline.lake import open_lake
 from pipeline.progress import ProgressReporter
 from pipeline.sink.deadletter import DeadLetters
+from pipeline.sink.layout import object_boundaries
 from pipeline.sink.run import Sink, SinkOptions, SinkReport
 from pipeline.status import StatusWriter
 
@@ -52,6 +53,8 @@ def run_sink(
             f"topic {settings.topic!r} does not exist on {settings.bootstrap}",
             "produce to it first, or create it with `stockpipe topics create` (the kafka role does on AWS)",
         )
+    existing = object_boundaries((o.key for o in lake.list(f"{settings.table}/")), settings.topic)
+    boundaries = {(settings.topic, p): offsets for p, offsets in existing.items()}
     consumer = make_consumer(
         settings.client, settings.bootstrap, settings.group_id, settings.topic, **(consumer_options or {})
     )
@@ -68,7 +71,9 @@ def run_sink(
     try:
         with ProgressReporter(f"sink {settings.topic}", max_records, enabled=show_progress) as progress:
             status = StatusWriter(settings.state_dir, "sink", settings.topic)
-            report = Sink(consumer, lake, DeadLetters(dead_path), options, stop, progress, status).run()
+            report = Sink(
+                consumer, lake, DeadLetters(dead_path), options, stop, progress, status, boundaries
+            ).run()
     finally:
         consumer.close()
     return SinkResult(report, lake.url, dead_path)
