@@ -12,7 +12,7 @@ setup:
 ## Everything the test suite needs: Python extras, Debian's chromium for the dashboard test,
 ## s3rver (npm) for the S3 outage test.
 setup-test:
-	./scripts/setup.sh local,dev,ui
+	./scripts/setup.sh local,dev,ui,ansible
 	./scripts/setup-browser.sh
 	./tests/s3rver/install.sh
 

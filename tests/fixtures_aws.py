@@ -25,6 +25,7 @@ import urllib.request
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -74,15 +75,15 @@ def aws_env() -> Iterator[dict[str, str]]:
             os.environ[key] = value
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint(aws_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def running_moto_server(log: Path) -> Iterator[str]:
+    """A `moto_server` process on a free 127.0.0.1 port, ready (polled with a deadline); yields its URL."""
     exe = Path(sys.executable).parent / "moto_server"
     binary = str(exe) if exe.exists() else shutil.which("moto_server")
     if binary is None:
         pytest.fail("moto_server is not installed: run ./scripts/setup.sh local,dev")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("moto") / "moto_server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=out)
     try:
@@ -107,6 +108,12 @@ def moto_endpoint(aws_env: dict[str, str], tmp_path_factory: pytest.TempPathFact
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(aws_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_moto_server(tmp_path_factory.mktemp("moto") / "moto_server.log") as url:
+        yield url
 
 
 @pytest.fixture

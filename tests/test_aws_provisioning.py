@@ -1,0 +1,415 @@
+"""The AWS playbooks (provision, analytics, teardown) and the aws_ec2 inventory against a real moto_server.
+
+Every ansible-playbook run gets the endpoint twice (the `aws_endpoint_url` extra-var that the
+playbooks' module_defaults use, and AWS_URL in the environment) plus dummy credentials, so nothing
+can reach real AWS. This module starts its own moto_server (the shared one holds other tests' Glue
+databases) and names everything after a unique cluster name.
+
+Lifecycle tests share one deployment and run in file order: first run, rerun, checks, teardown last.
+docs/aws.md describes what the playbooks create.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fixtures_aws import running_moto_server
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+REGION = "us-east-1"
+OPERATOR_V4 = "203.0.113.7/32"
+OPERATOR_V6 = "2001:db8::/64"
+WORLD = {"0.0.0.0/0", "::/0"}
+
+
+def _tool(name: str) -> str | None:
+    exe = BIN / name
+    return str(exe) if exe.exists() else shutil.which(name)
+
+
+# ansible is part of the test setup (`make setup-test`): a missing one is a failure, not a skip.
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Run:
+    rc: int
+    out: str
+
+    @property
+    def changed(self) -> int:
+        """Sum of changed= over every PLAY RECAP line (one per play)."""
+        return sum(int(n) for n in re.findall(r"^localhost\s*:.*?changed=(\d+)", self.out, re.M))
+
+    @property
+    def failed(self) -> int:
+        return sum(int(n) for n in re.findall(r"^localhost\s*:.*?failed=(\d+)", self.out, re.M))
+
+
+@dataclass
+class Deployment:
+    endpoint: str
+    cluster: str
+    vars_file: Path
+    env: dict[str, str]
+    bucket: str
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def playbook(self, *playbooks: str, extra: dict[str, Any] | None = None, timeout: int = 240) -> Run:
+        cmd = [_tool("ansible-playbook") or "ansible-playbook", "-e", f"@{self.vars_file}"]
+        if extra:
+            cmd += ["-e", json.dumps(extra)]
+        cmd += [str(REPO / "playbooks" / p) for p in playbooks]
+        proc = subprocess.run(
+            cmd, cwd=REPO, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        return Run(proc.returncode, proc.stdout + proc.stderr)
+
+    def inventory(self) -> dict[str, Any]:
+        inv = [_tool("ansible-inventory") or "ansible-inventory", "-i", "inventory/aws_ec2.yml", "--list"]
+        proc = subprocess.run(inv, cwd=REPO, env=self.env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return _unwrap(json.loads(proc.stdout))
+
+
+def _unwrap(value: Any) -> Any:
+    """ansible-inventory --list marks templated strings as {"__ansible_unsafe": "..."}."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
+
+
+@pytest.fixture(scope="module")
+def aws_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A moto_server of this module's own on 127.0.0.1 (its state is not shared with other tests)."""
+    with running_moto_server(tmp_path_factory.mktemp("moto-aws") / "moto_server.log") as url:
+        yield url
+
+
+def _deployment(endpoint: str, tmp: Path, **overrides: Any) -> Deployment:
+    cluster = f"sp{uuid.uuid4().hex[:10]}"
+    public_key = tmp / "id_ed25519.pub"
+    if not public_key.exists():  # only the public half is needed: EC2 never sees a private key
+        raw = Ed25519PrivateKey.generate().public_key()
+        openssh = raw.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        public_key.write_text(openssh.decode() + " stockpipe-test\n")
+    settings = {
+        "aws_endpoint_url": endpoint,
+        "aws_region": REGION,
+        "stockpipe_cluster": cluster,
+        "stockpipe_glue_database": f"{cluster}_db",
+        "stockpipe_athena_workgroup": f"{cluster}-wg",
+        "stockpipe_catalog_mode": "crawler",
+        "operator_cidrs": [OPERATOR_V4, OPERATOR_V6],
+        "provision_ssh_public_key_file": str(public_key),
+        "provision_wait_for_ssh": False,
+        "provision_kafka_count": 3,
+        "provision_pipeline_count": 1,
+        **overrides,
+    }
+    vars_file = tmp / f"{cluster}.json"
+    vars_file.write_text(json.dumps(settings))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ANSIBLE_"))}
+    env.update(
+        {
+            "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_URL": endpoint,  # modules, lookups and the inventory plugin fall back to it
+            "STOCKPIPE_CLUSTER": cluster,  # inventory/aws_ec2.yml filters on it
+            "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
+            "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-tmp"),
+            "ANSIBLE_DEPRECATION_WARNINGS": "false",
+            "ANSIBLE_NOCOLOR": "1",
+        }
+    )
+    return Deployment(endpoint, cluster, vars_file, env, f"{cluster}-lake-123456789012-{REGION}")
+
+
+@dataclass
+class Lifecycle:
+    d: Deployment
+    first: Run
+    rerun: Run
+
+
+@pytest.fixture(scope="module")
+def deployed(aws_api: str, tmp_path_factory: pytest.TempPathFactory) -> Lifecycle:
+    d = _deployment(aws_api, tmp_path_factory.mktemp("aws-deploy"))
+    first = d.playbook("provision.yml", "analytics.yml")
+    assert first.rc == 0 and first.failed == 0, first.out[-6000:]
+    rerun = d.playbook("provision.yml", "analytics.yml")
+    assert rerun.rc == 0, rerun.out[-6000:]
+    return Lifecycle(d, first, rerun)
+
+
+# -- refused before any change --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"operator_cidrs": ["0.0.0.0/0"]}, "which opens SSH and Kafka port"),
+        ({"operator_cidrs": [OPERATOR_V4, "::/0"]}, "which opens SSH and Kafka port"),
+        ({"operator_cidrs": []}, "operator_cidrs must list"),
+        ({"operator_cidrs": ["not-a-cidr"]}, "operator_cidrs must list"),
+        # allowed explicitly: the world check passes and the next check (bad OS) stops the run
+        (
+            {"operator_cidrs": ["0.0.0.0/0"], "allow_world_ingress": True, "provision_os": "plan9"},
+            "provision_os must be one of",
+        ),
+    ],
+    ids=["world-v4", "world-v6", "empty", "malformed", "world-allowed"],
+)
+def test_provision_refuses_world_or_missing_operator_cidrs_before_any_change(
+    aws_api: str, tmp_path: Path, overrides: dict[str, Any], expected: str
+) -> None:
+    d = _deployment(aws_api, tmp_path, **overrides)
+    run = d.playbook("provision.yml", timeout=120)
+    assert run.rc != 0
+    assert expected in run.out, run.out[-3000:]
+    if overrides.get("allow_world_ingress"):
+        assert "which opens SSH" not in run.out
+    assert run.changed == 0
+    ec2 = d.client("ec2")
+    groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [d.cluster]}])
+    assert groups["SecurityGroups"] == []
+    assert ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [d.cluster]}])["KeyPairs"] == []
+
+
+# -- one deployment: create, rerun, inspect, tear down ----------------------------------------------
+
+
+def test_provision_refuses_a_private_key_file_and_never_prints_it(aws_api: str, tmp_path: Path) -> None:
+    secret = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ-not-a-real-key"
+    private = tmp_path / "id_ed25519"
+    private.write_text(f"-----BEGIN OPENSSH PRIVATE KEY-----\n{secret}\n-----END OPENSSH PRIVATE KEY-----\n")
+    d = _deployment(aws_api, tmp_path, provision_ssh_public_key_file=str(private))
+    run = d.playbook("provision.yml", timeout=120)
+    assert run.rc != 0
+    assert "is not an OpenSSH public key" in run.out, run.out[-3000:]
+    assert secret not in run.out
+    assert run.changed == 0
+    ec2 = d.client("ec2")
+    assert ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [d.cluster]}])["KeyPairs"] == []
+
+
+def test_first_run_creates_and_rerun_changes_nothing(deployed: Lifecycle) -> None:
+    assert deployed.first.changed > 0
+    assert deployed.rerun.changed == 0, deployed.rerun.out[-6000:]
+
+
+def test_security_group_admits_operators_to_ssh_and_clients_and_cluster_ports_only_within_group(
+    deployed: Lifecycle,
+) -> None:
+    d = deployed.d
+    ec2 = d.client("ec2")
+    (group,) = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [d.cluster]}])[
+        "SecurityGroups"
+    ]
+    by_port: dict[int, dict[str, set[str]]] = {}
+    for perm in group["IpPermissions"]:
+        assert perm["IpProtocol"] == "tcp"
+        assert perm["FromPort"] == perm["ToPort"], "no port ranges"
+        entry = by_port.setdefault(perm["FromPort"], {"v4": set(), "v6": set(), "groups": set()})
+        entry["v4"] |= {r["CidrIp"] for r in perm.get("IpRanges", [])}
+        entry["v6"] |= {r["CidrIpv6"] for r in perm.get("Ipv6Ranges", [])}
+        entry["groups"] |= {g["GroupId"] for g in perm.get("UserIdGroupPairs", [])}
+    all_cidrs = set().union(*(e["v4"] | e["v6"] for e in by_port.values()))
+    assert not all_cidrs & WORLD
+    assert set(by_port) == {22, 9091, 9092, 9093}  # no ZooKeeper ports in KRaft mode
+    for port in (22, 9092):
+        assert by_port[port]["v4"] == {OPERATOR_V4}
+        assert by_port[port]["v6"] == {OPERATOR_V6}
+    for port in (9091, 9093):
+        assert by_port[port] == {"v4": set(), "v6": set(), "groups": {group["GroupId"]}}
+    assert by_port[9092]["groups"] == {group["GroupId"]}
+
+
+def _statements(document: Any) -> list[dict[str, Any]]:
+    doc = json.loads(document) if isinstance(document, str) else document
+    statements = doc["Statement"]
+    return statements if isinstance(statements, list) else [statements]
+
+
+def _as_list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def test_iam_policies_grant_no_wildcard_action_and_no_wildcard_resource(deployed: Lifecycle) -> None:
+    d = deployed.d
+    iam = d.client("iam")
+    roles = {f"{d.cluster}-pipeline": "ec2.amazonaws.com", f"{d.cluster}-glue-crawler": "glue.amazonaws.com"}
+    for role, service in roles.items():
+        trust = _statements(iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"])
+        assert [s["Principal"] for s in trust] == [{"Service": service}]
+        assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
+        names = iam.list_role_policies(RoleName=role)["PolicyNames"]
+        assert names == [role]
+        statements = _statements(iam.get_role_policy(RoleName=role, PolicyName=role)["PolicyDocument"])
+        assert statements
+        for statement in statements:
+            assert statement["Effect"] == "Allow"
+            actions = _as_list(statement["Action"])
+            resources = _as_list(statement["Resource"])
+            assert "*" not in actions and not any(a.endswith(":*") for a in actions), statement
+            assert "*" not in resources, statement
+            for resource in resources:
+                assert resource.startswith("arn:aws:"), statement
+                if resource.startswith("arn:aws:s3:::"):
+                    assert resource.split(":::")[1].split("/")[0] == d.bucket, statement
+                if ":glue:" in resource and (":database/" in resource or ":table/" in resource):
+                    assert f"/{d.cluster}_db" in resource, statement
+    (profile,) = iam.list_instance_profiles_for_role(RoleName=f"{d.cluster}-pipeline")["InstanceProfiles"]
+    assert profile["InstanceProfileName"] == f"{d.cluster}-pipeline"
+    assert iam.list_users()["Users"] == [], "no IAM users, hence no static access keys"
+
+
+def _instances(d: Deployment, *states: str) -> list[dict[str, Any]]:
+    filters = [{"Name": "tag:Cluster", "Values": [d.cluster]}]
+    if states:
+        filters.append({"Name": "instance-state-name", "Values": list(states)})
+    pages = d.client("ec2").describe_instances(Filters=filters)["Reservations"]
+    return [i for r in pages for i in r["Instances"]]
+
+
+def test_instances_are_tagged_by_role_imdsv2_only_encrypted_and_profile_only_on_pipeline_hosts(
+    deployed: Lifecycle,
+) -> None:
+    d = deployed.d
+    instances = _instances(d, "running")
+    roles = sorted(next(t["Value"] for t in i["Tags"] if t["Key"] == "Role") for i in instances)
+    assert roles == ["kafka", "kafka", "kafka", "pipeline"]
+    ec2 = d.client("ec2")
+    (group,) = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [d.cluster]}])[
+        "SecurityGroups"
+    ]
+    for instance in instances:
+        role = next(t["Value"] for t in instance["Tags"] if t["Key"] == "Role")
+        assert instance["KeyName"] == d.cluster
+        assert [g["GroupId"] for g in instance["SecurityGroups"]] == [group["GroupId"]]
+        profile = instance.get("IamInstanceProfile", {}).get("Arn", "")
+        if role == "pipeline":
+            assert profile.endswith(f"instance-profile/{d.cluster}-pipeline")
+        else:
+            assert not profile
+        assert instance["MetadataOptions"]["HttpTokens"] == "required", "IMDSv2 only"
+        (root,) = instance["BlockDeviceMappings"]
+        volume = ec2.describe_volumes(VolumeIds=[root["Ebs"]["VolumeId"]])["Volumes"][0]
+        assert (volume["VolumeType"], volume["Encrypted"]) == ("gp3", True)
+        assert volume["Size"] == (100 if role == "kafka" else 20)
+
+
+def test_inventory_groups_instances_by_role_with_listener_addresses(deployed: Lifecycle) -> None:
+    d = deployed.d
+    inventory = deployed.d.inventory()
+    hostvars = inventory["_meta"]["hostvars"]
+    running = {i["InstanceId"]: i for i in _instances(d, "running")}
+    assert len(inventory["kafka"]["hosts"]) == 3
+    assert len(inventory["pipeline"]["hosts"]) == 1
+    assert "zookeeper" not in inventory
+    for group in ("kafka", "pipeline"):
+        for host in inventory[group]["hosts"]:
+            assert host.startswith(f"{group}-i-")
+            instance = running[host.removeprefix(f"{group}-")]
+            hv = hostvars[host]
+            assert hv["stockpipe_role"] == group
+            assert hv["ansible_user"] == "ec2-user"
+            assert hv["ansible_host"] == instance["PublicDnsName"]
+            assert hv["kafka_advertised_host"] == instance["PublicDnsName"]
+            assert hv["kafka_internal_address"] == instance["PrivateIpAddress"]
+
+
+def test_analytics_bucket_is_private_encrypted_with_lifecycle_catalog_and_capped_workgroup(
+    deployed: Lifecycle,
+) -> None:
+    d = deployed.d
+    s3 = d.client("s3")
+    block = s3.get_public_access_block(Bucket=d.bucket)["PublicAccessBlockConfiguration"]
+    assert all(block.values()) and len(block) == 4
+    (rule,) = s3.get_bucket_encryption(Bucket=d.bucket)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=d.bucket)["Rules"]}
+    assert rules[f"{d.cluster}-lake"]["Filter"]["Prefix"] == "lake/"
+    assert rules[f"{d.cluster}-lake"]["Transitions"] == [{"Days": 30, "StorageClass": "STANDARD_IA"}]
+    assert rules[f"{d.cluster}-athena-results"]["Expiration"] == {"Days": 7}
+
+    glue = d.client("glue")
+    database = glue.get_database(Name=f"{d.cluster}_db")["Database"]
+    assert database["LocationUri"] == f"s3://{d.bucket}/lake/"
+    crawler = glue.get_crawler(Name=f"{d.cluster}-lake-crawler")["Crawler"]
+    assert crawler["Role"].endswith(f"{d.cluster}-glue-crawler")
+    assert crawler["DatabaseName"] == f"{d.cluster}_db"
+    assert [t["Path"] for t in crawler["Targets"]["S3Targets"]] == [f"s3://{d.bucket}/lake/"]
+
+    config = d.client("athena").get_work_group(WorkGroup=f"{d.cluster}-wg")["WorkGroup"]["Configuration"]
+    assert config["ResultConfiguration"]["OutputLocation"] == f"s3://{d.bucket}/athena-results/"
+    assert config["ResultConfiguration"]["EncryptionConfiguration"] == {"EncryptionOption": "SSE_S3"}
+    assert config["BytesScannedCutoffPerQuery"] == 10 * 1024**3
+    assert config["EnforceWorkGroupConfiguration"] is True
+
+
+def test_teardown_removes_everything(deployed: Lifecycle) -> None:
+    """Runs last: the lifecycle tests above read the deployment it removes."""
+    d = deployed.d
+    run = d.playbook("teardown.yml")
+    assert run.rc == 0, run.out[-6000:]
+    assert run.changed > 0
+
+    assert _instances(d, "pending", "running", "stopping", "stopped") == []
+    ec2 = d.client("ec2")
+    assert (
+        ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [d.cluster]}])[
+            "SecurityGroups"
+        ]
+        == []
+    )
+    assert ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [d.cluster]}])["KeyPairs"] == []
+    iam = d.client("iam")
+    role_names = {r["RoleName"] for r in iam.list_roles()["Roles"]}
+    assert not {f"{d.cluster}-pipeline", f"{d.cluster}-glue-crawler"} & role_names
+    profiles = {p["InstanceProfileName"] for p in iam.list_instance_profiles()["InstanceProfiles"]}
+    assert f"{d.cluster}-pipeline" not in profiles
+    assert d.bucket not in {b["Name"] for b in d.client("s3").list_buckets()["Buckets"]}
+    glue = d.client("glue")
+    assert f"{d.cluster}_db" not in {db["Name"] for db in glue.get_databases()["DatabaseList"]}
+    assert f"{d.cluster}-lake-crawler" not in glue.list_crawlers()["CrawlerNames"]
+    workgroups = {w["Name"] for w in d.client("athena").list_work_groups()["WorkGroups"]}
+    assert f"{d.cluster}-wg" not in workgroups
