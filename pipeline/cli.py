@@ -136,6 +136,10 @@ def sink(
     session_timeout_ms: Annotated[
         int | None, typer.Option(min=1000, help="Consumer group session timeout [default: 10000].")
     ] = None,
+    partitions: Annotated[
+        str | None,
+        typer.Option(help="Read only these partitions (e.g. 0,1,2), assigned statically: no rebalancing."),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
     bootstrap: BootstrapOpt = None,
     topic: TopicOpt = None,
@@ -167,9 +171,28 @@ def sink(
         batch_records=batch_records,
         batch_age_s=batch_age,
         show_progress=progress,
-        consumer_options={"session_timeout_ms": session_timeout_ms} if session_timeout_ms else None,
+        consumer_options={
+            k: v
+            for k, v in {
+                "session_timeout_ms": session_timeout_ms,
+                "partitions": _partition_list(partitions) if partitions else None,
+            }.items()
+            if v
+        },
     )
     typer.echo(report.summary())
+
+
+def _partition_list(text: str) -> list[int]:
+    try:
+        parts = sorted({int(p) for p in text.split(",") if p.strip()})
+    except ValueError:
+        raise PipelineError(
+            f"--partitions {text!r} is not a list of numbers", "use e.g. --partitions 0,1,2"
+        ) from None
+    if not parts or parts[0] < 0:
+        raise PipelineError(f"--partitions {text!r} has no valid partition", "use e.g. --partitions 0,1,2")
+    return parts
 
 
 @app.command()

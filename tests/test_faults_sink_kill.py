@@ -17,11 +17,10 @@ from fixtures_faults import SampleData, cli_env, kill_hard, lake_counts, parse_s
 
 pytestmark = pytest.mark.integration
 
-#: Each restart after a kill costs ~13 s on the test broker (the dead member's 6 s session expires first).
-KILLS = 6
-SESSION_TIMEOUT_MS = 6000
+#: A restart costs ~1 s with static assignment (no group join), so kills are cheap.
+KILLS = 16
 #: Each incarnation is killed this long (uniformly random) after its first write to the lake.
-KILL_AFTER_FIRST_WRITE_S = (0.0, 2.5)
+KILL_AFTER_FIRST_WRITE_S = (0.0, 1.5)
 
 
 def _newest_write(lake: Path) -> float:
@@ -49,9 +48,12 @@ def test_sink_killed_with_sigkill_many_times_loses_nothing_and_duplicates_nothin
         group_id,
         "--lake",
         str(lake),
-        # Test broker: group join takes about half the session timeout (ENVIRONMENT.md).
-        "--session-timeout-ms",
-        str(SESSION_TIMEOUT_MS),
+        # Static assignment of all three partitions: offsets are committed to and fetched from the
+        # group as usual, but no member joins or leaves it. The test broker's group coordinator wedges
+        # for good when a killed member drops out around a rebalance (ENVIRONMENT.md), which a few
+        # kills in a row reliably hit; what this test is about is commit-after-write, not rebalancing.
+        "--partitions",
+        "0,1,2",
         # Small, quick batches: many write-then-commit steps for the kills to land between.
         "--batch-records",
         "5000",
@@ -61,7 +63,7 @@ def test_sink_killed_with_sigkill_many_times_loses_nothing_and_duplicates_nothin
     producer_log = tmp_path / "produce.log"
     # Paced so that records keep arriving across the incarnations and every kill lands mid-stream.
     producer = spawn_cli(
-        ["produce", "--source", str(sample_200k.path), "--rate", "3000/s", *common], env, producer_log
+        ["produce", "--source", str(sample_200k.path), "--rate", "10000/s", *common], env, producer_log
     )
     sink_log = tmp_path / "sink.log"
     kills_while_producing = 0
@@ -79,18 +81,10 @@ def test_sink_killed_with_sigkill_many_times_loses_nothing_and_duplicates_nothin
                 assert sink.poll() is None, (
                     f"sink exited with {sink.returncode}: {sink_log.read_text()[-2000:]}"
                 )
-                # Test broker fault (ENVIRONMENT.md): a member that drops out within a session timeout
-                # of a rebalance can wedge the group, so each incarnation is a member that long first.
-                settle = started + SESSION_TIMEOUT_MS / 1000 + 0.5 - time.time()
-                time.sleep(max(settle, 0) + rng.uniform(*KILL_AFTER_FIRST_WRITE_S))  # the kill moment
+                time.sleep(rng.uniform(*KILL_AFTER_FIRST_WRITE_S))  # the random kill moment, not a wait
                 kills_while_producing += producer.poll() is None
             finally:
                 kill_hard(sink)
-            # Known fault of the test broker (../shared/ENVIRONMENT.md): a group gets stuck for good when
-            # a member drops out while it rebalances. A new incarnation joining while the killed one is
-            # still in the group starts a rebalance that the dead member then leaves by session expiry.
-            # So the next one joins only after that expiry. Real Kafka needs no such pause.
-            time.sleep(SESSION_TIMEOUT_MS / 1000 + 1.5)
         producer.wait(180)
         produced = parse_summary(producer_log.read_text())
         assert producer.returncode == 0, producer_log.read_text()[-3000:]

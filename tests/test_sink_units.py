@@ -110,3 +110,73 @@ def test_batch_closes_where_an_object_already_in_the_lake_begins():
         closed += batcher.add(_msg(off), _bar(date(2017, 3, 1)), "year=2017/month=03")
     assert [(b.first_offset, b.last_offset) for b in closed] == [(0, 2)]
     assert [(b.first_offset, b.last_offset) for b in batcher.drain()] == [(3, 5)]
+
+
+class _RecordingConsumer:
+    """In-process stand-in for one function's unit test: hands out messages once, records commits."""
+
+    on_revoke = None
+
+    def __init__(self, messages: list[Message], events: list[str]) -> None:
+        self.messages = messages
+        self.events = events
+
+    def poll_batch(self, max_records: int, timeout_s: float) -> list[Message]:
+        out, self.messages = self.messages, []
+        return out
+
+    def assigned(self) -> bool:
+        return True
+
+    def commit(self, offsets: dict) -> None:
+        self.events.append(f"commit {sorted(offsets.items())}")
+
+
+class _RecordingLake:
+    def __init__(self, events: list[str], fail: bool = False) -> None:
+        self.events = events
+        self.fail = fail
+
+    def put(self, key: str, data: bytes) -> None:
+        if self.fail:
+            from pipeline.errors import PipelineError
+
+            raise PipelineError("bucket is gone")
+        self.events.append(f"put {key.rsplit('/', 1)[-1]}")
+
+
+def _run_sink(lake, events: list[str], tmp_path) -> None:
+    import threading
+
+    from pipeline.progress import ProgressReporter
+    from pipeline.sink.deadletter import DeadLetters
+    from pipeline.sink.run import Sink, SinkOptions
+
+    bar = _bar(date(2017, 3, 1))
+    messages = [Message("t", 0, off, b"AAA", bar.to_json()) for off in range(5)]
+    consumer = _RecordingConsumer(messages, events)
+    options = SinkOptions(batch_records=3, batch_age_s=3600, max_records=5)
+    with ProgressReporter("test", None, enabled=False) as progress:
+        Sink(consumer, lake, DeadLetters(tmp_path / "dl.jsonl"), options, threading.Event(), progress).run()
+
+
+def test_offsets_are_committed_only_after_the_object_is_written(tmp_path):
+    events: list[str] = []
+    _run_sink(_RecordingLake(events), events, tmp_path)
+    assert events == [
+        "put t-0-00000000000000000000.parquet",
+        "commit [(('t', 0), 3)]",
+        "put t-0-00000000000000000003.parquet",
+        "commit [(('t', 0), 5)]",
+    ]
+
+
+def test_nothing_is_committed_when_the_write_fails(tmp_path):
+    import pytest
+
+    from pipeline.errors import PipelineError
+
+    events: list[str] = []
+    with pytest.raises(PipelineError, match="bucket is gone"):
+        _run_sink(_RecordingLake(events, fail=True), events, tmp_path)
+    assert events == []

@@ -94,7 +94,12 @@ class ConfluentConsumer(ConsumerClient):
         config.update(options.pop("config", {}) or {})
         self.errors = ErrorReporter(log)
         self._consumer = Consumer(config)
-        self._consumer.subscribe([topic], on_revoke=self._revoked)
+        partitions = options.pop("partitions", None)
+        if partitions:
+            # Static assignment: no group membership or rebalances; offsets are still the group's.
+            self._consumer.assign([CkTopicPartition(topic, p) for p in partitions])
+        else:
+            self._consumer.subscribe([topic], on_revoke=self._revoked)
 
     def _on_error(self, err: KafkaError) -> None:
         self.errors(err.str())

@@ -134,7 +134,12 @@ class KafkaPythonConsumer(ConsumerClient):
             self._consumer = KafkaConsumer(**config)
         except NoBrokersAvailable as exc:
             raise _unreachable(bootstrap, exc) from None
-        self._consumer.subscribe([topic], listener=_Listener(self))
+        partitions = options.pop("partitions", None)
+        if partitions:
+            # Static assignment: no group membership or rebalances; offsets are still the group's.
+            self._consumer.assign([KpTopicPartition(topic, p) for p in partitions])
+        else:
+            self._consumer.subscribe([topic], listener=_Listener(self))
 
     def assigned(self) -> bool:
         return bool(self._consumer.assignment())
