@@ -21,8 +21,8 @@ setup-test:
 demo: setup
 	$(BIN)/stockpipe demo
 
-## The whole test suite: lint, unit, integration, fault and end-to-end tests.
-test: setup-test lint test-python
+## The whole test suite: lint, unit, integration, fault and end-to-end tests, then the Ansible roles.
+test: setup-test lint test-python test-roles
 
 lint:
 	$(BIN)/ruff check .
@@ -30,6 +30,10 @@ lint:
 
 test-python:
 	$(BIN)/pytest
+
+## Role tests: ansible-lint + molecule (KRaft, ZooKeeper) on systemd-nspawn hosts; needs root.
+test-roles:
+	tests/ansible/run.sh
 
 bench: setup
 	$(BIN)/python bench/run.py

@@ -2,8 +2,10 @@
 # Test hosts for the Ansible role scenarios: systemd-nspawn machines on a private bridge.
 #
 #   hosts.sh rootfs          build (or reuse) the Debian bookworm rootfs under $CACHE_DIR
-#   hosts.sh up N            start N hosts sp-h1..sp-hN at 10.77.0.11.. (bridge 10.77.0.1)
-#   hosts.sh down            stop every host and remove bridge, namespaces and overlays
+#   hosts.sh net-up          create the bridge 10.77.0.1/24
+#   hosts.sh up N            start N fresh hosts sp-h1..sp-hN: private 10.77.0.11.., "public" 10.77.0.111..
+#   hosts.sh down            stop every host and remove its namespace and overlay
+#   hosts.sh net-down        remove the bridge
 #
 # Every address used is one this script creates. State lives in $RUN_DIR.
 set -euo pipefail
@@ -63,17 +65,22 @@ UNIT
 }
 
 host_ip() { echo "$NET_PREFIX.$((10 + $1))"; }
+public_ip() { echo "$NET_PREFIX.$((110 + $1))"; }
+
+net_up() {
+  if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+    ip link add "$BRIDGE" type bridge
+    ip addr add "$BRIDGE_ADDR/24" dev "$BRIDGE"
+    ip link set "$BRIDGE" up
+  fi
+}
 
 up() {
   local n="$1"
   [ -f "$ROOTFS/.stockpipe-stamp" ] || { echo "rootfs missing: run '$0 rootfs' first" >&2; exit 1; }
   mkdir -p "$RUN_DIR"
   [ -f "$RUN_DIR/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$RUN_DIR/id_ed25519"
-  if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
-    ip link add "$BRIDGE" type bridge
-    ip addr add "$BRIDGE_ADDR/24" dev "$BRIDGE"
-    ip link set "$BRIDGE" up
-  fi
+  net_up
   : >"$RUN_DIR/inventory.ini.tmp"
   for i in $(seq 1 "$n"); do
     local name="sp-h$i" ip; ip="$(host_ip "$i")"
@@ -91,6 +98,7 @@ up() {
       ip link add "ve-$name" type veth peer name eth0 netns "$name"
       ip link set "ve-$name" master "$BRIDGE" up
       ip -n "$name" addr add "$ip/24" dev eth0
+      ip -n "$name" addr add "$(public_ip "$i")/24" dev eth0   # secondary: the advertised "public" address
       ip -n "$name" link set eth0 up
       ip -n "$name" link set lo up
       ip -n "$name" route add default via "$BRIDGE_ADDR"
@@ -100,7 +108,7 @@ up() {
         --network-namespace-path="/run/netns/$name" >"$dir/console.log" 2>&1 </dev/null &
       echo $! >"$dir/pid"
     fi
-    echo "$name ansible_host=$ip" >>"$RUN_DIR/inventory.ini.tmp"
+    echo "$name $ip $(public_ip "$i")" >>"$RUN_DIR/inventory.ini.tmp"
   done
   mv "$RUN_DIR/inventory.ini.tmp" "$RUN_DIR/hosts.txt"
   # Wait (with a deadline) until every host answers SSH.
@@ -121,7 +129,7 @@ up() {
 }
 
 down() {
-  [ -d "$RUN_DIR" ] || { ip link del "$BRIDGE" 2>/dev/null || true; return 0; }
+  [ -d "$RUN_DIR" ] || return 0
   for dir in "$RUN_DIR"/sp-h*; do
     [ -d "$dir" ] || continue
     local name; name="$(basename "$dir")"
@@ -139,13 +147,14 @@ down() {
     ip netns del "$name" 2>/dev/null || true
     rm -rf "$dir"
   done
-  ip link del "$BRIDGE" 2>/dev/null || true
-  rm -rf "$RUN_DIR"
+  rm -f "$RUN_DIR/hosts.txt"
 }
 
 case "${1:-}" in
   rootfs) build_rootfs ;;
+  net-up) net_up ;;
   up) up "${2:-3}" ;;
   down) down ;;
-  *) echo "usage: $0 rootfs | up N | down" >&2; exit 2 ;;
+  net-down) down; ip link del "$BRIDGE" 2>/dev/null || true; rm -rf "$RUN_DIR" ;;
+  *) echo "usage: $0 rootfs | net-up | up N | down | net-down" >&2; exit 2 ;;
 esac

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Role tests: ansible-lint (production profile) and two molecule scenarios (kraft, zookeeper) on
+# systemd-nspawn hosts, each with converge, idempotence, verify and a drift/heap-change test.
+# Installs what it needs, cleans up in a trap, prints one line per step and finally "N passed, M failed".
+#
+#   tests/ansible/run.sh [SCENARIO...]     (default: kraft zookeeper; must run as root)
+#
+# The drift test runs in the kraft scenario; STOCKPIPE_DRIFT_ALL=1 runs it in every scenario.
+# Logs: test-artifacts/ansible/. Cached rootfs: .cache/ansible-hosts/ (delete it to rebuild).
+set -uo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+REPO="$(cd "$HERE/../.." && pwd)"
+cd "$REPO"
+if [ $# -gt 0 ]; then SCENARIOS=("$@"); else SCENARIOS=(kraft zookeeper); fi
+export RUN_DIR="${RUN_DIR:-/run/stockpipe-hosts}"
+ARTIFACTS="$REPO/test-artifacts/ansible"
+BRIDGE_ADDR=10.77.0.1
+S3_PORT=9000
+HTTP_PORT=8000
+passed=0; failed=0; pids=()
+rm -rf "$ARTIFACTS"; mkdir -p "$ARTIFACTS/tarballs"
+
+cleanup() {
+  "$HERE/hosts.sh" net-down >>"$ARTIFACTS/cleanup.log" 2>&1 || true
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# step NAME LOG COMMAND...: runs COMMAND, prints one line with the result and the wall time.
+step() {
+  local name="$1" log="$2"; shift 2
+  local start=$SECONDS
+  if "$@" >"$log" 2>&1; then
+    printf '%-58s PASS %4ds\n' "$name" $((SECONDS - start)); passed=$((passed + 1)); return 0
+  fi
+  printf '%-58s FAIL %4ds  (log: %s)\n' "$name" $((SECONDS - start)) "${log#"$REPO"/}"
+  grep -E "ERROR|FAILED!|fatal:|FAIL |failed=[1-9]|Traceback|Error" "$log" | tail -n 12 | cut -c1-400 | sed 's/^/    | /'
+  failed=$((failed + 1)); return 1
+}
+
+fatal_setup() { printf '%s\n%d passed, %d failed\n' "setup failed: $1" "$passed" $((failed + 1)); exit 1; }
+
+[ "$(id -u)" -eq 0 ] || fatal_setup "run as root (systemd-nspawn, network namespaces)"
+
+install_packages() {
+  local missing=()
+  for p in debootstrap systemd-container libzookeeper-java unzip openssh-client; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+}
+
+wait_port() {  # wait_port HOST PORT SECONDS
+  local deadline=$((SECONDS + $3))
+  until (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; do
+    [ $SECONDS -lt $deadline ] || { echo "nothing answers on $1:$2 after $3 s" >&2; return 1; }
+    sleep 0.2
+  done
+}
+
+start_servers() {
+  "$HERE/hosts.sh" net-up || return 1
+  "$REPO/.venv/bin/moto_server" -H "$BRIDGE_ADDR" -p "$S3_PORT" >"$ARTIFACTS/moto.log" 2>&1 &
+  pids+=($!)
+  "$REPO/.venv/bin/python" -m http.server --bind "$BRIDGE_ADDR" --directory "$ARTIFACTS/tarballs" "$HTTP_PORT" \
+    >"$ARTIFACTS/http.log" 2>&1 &
+  pids+=($!)
+  wait_port "$BRIDGE_ADDR" "$S3_PORT" 30 && wait_port "$BRIDGE_ADDR" "$HTTP_PORT" 30 || return 1
+  AWS_ACCESS_KEY_ID=standin AWS_SECRET_ACCESS_KEY=standin "$REPO/.venv/bin/python" - <<PY
+import boto3
+s3 = boto3.client("s3", endpoint_url="http://$BRIDGE_ADDR:$S3_PORT", region_name="us-east-1")
+for bucket in ("kraft", "zookeeper"):
+    s3.create_bucket(Bucket=bucket)
+PY
+}
+
+build_tarballs() {
+  STOCKPIPE_TARBALL_SHA512_4="$("$HERE/standin/build-tarball.sh" 4.1.0 2.13 "$ARTIFACTS/tarballs" \
+    s3://kraft/ "http://$BRIDGE_ADDR:$S3_PORT")" || return 1
+  STOCKPIPE_TARBALL_SHA512_3="$("$HERE/standin/build-tarball.sh" 3.9.1 2.13 "$ARTIFACTS/tarballs" \
+    s3://zookeeper/ "http://$BRIDGE_ADDR:$S3_PORT")" || return 1
+  STOCKPIPE_TARBALL_SHA512_4_UP="$("$HERE/standin/build-tarball.sh" 4.1.1 2.13 "$ARTIFACTS/tarballs" \
+    s3://kraft/ "http://$BRIDGE_ADDR:$S3_PORT")" || return 1
+  printf '%s\n%s\n%s\n' "$STOCKPIPE_TARBALL_SHA512_4" "$STOCKPIPE_TARBALL_SHA512_3" "$STOCKPIPE_TARBALL_SHA512_4_UP" \
+    >"$ARTIFACTS/tarballs/SHA512SUMS"
+}
+
+step "install apt packages" "$ARTIFACTS/apt.log" install_packages || fatal_setup "apt packages"
+step "python env (scripts/setup.sh local,dev,ansible)" "$ARTIFACTS/setup.log" ./scripts/setup.sh local,dev,ansible \
+  || fatal_setup "python env"
+export PATH="$REPO/.venv/bin:$PATH"
+export ANSIBLE_NOCOLOR=1 NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
+lint() {
+  ansible-lint --profile production roles/java roles/zookeeper roles/kafka \
+    && (cd "$HERE" && ANSIBLE_ROLES_PATH="$REPO/roles" ansible-lint --profile production molecule/shared)
+}
+step "ansible-lint --profile production (roles, test playbooks)" "$ARTIFACTS/lint.log" lint
+step "rootfs (build or reuse)" "$ARTIFACTS/rootfs.log" "$HERE/hosts.sh" rootfs || fatal_setup "rootfs"
+step "bridge, S3 (moto) and tarball HTTP servers" "$ARTIFACTS/servers.log" start_servers || fatal_setup "servers"
+step "stand-in tarballs (4.1.0, 4.1.1, 3.9.1)" "$ARTIFACTS/tarballs.log" build_tarballs || fatal_setup "tarballs"
+{ read -r STOCKPIPE_TARBALL_SHA512_4; read -r STOCKPIPE_TARBALL_SHA512_3; read -r STOCKPIPE_TARBALL_SHA512_4_UP; } \
+  <"$ARTIFACTS/tarballs/SHA512SUMS"
+export STOCKPIPE_TARBALL_SHA512_4 STOCKPIPE_TARBALL_SHA512_3 STOCKPIPE_TARBALL_SHA512_4_UP
+export STOCKPIPE_TARBALL_BASE="http://$BRIDGE_ADDR:$HTTP_PORT"
+export STOCKPIPE_TARBALL_DIR="$ARTIFACTS/tarballs"
+
+# On a failed step: keep each host's service journals, listening sockets and the S3 server's view.
+collect_diagnostics() {
+  local out="$ARTIFACTS/$1-diagnostics.log"
+  [ -f "$RUN_DIR/hosts.txt" ] || return 0
+  while read -r name ip _; do
+    echo "===== $name ($ip)"
+    ssh -i "$RUN_DIR/id_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+      -o LogLevel=ERROR -o ConnectTimeout=5 "root@$ip" \
+      'systemctl status kafka zookeeper --no-pager; ss -ltnp; journalctl -u kafka -u zookeeper --no-pager | tail -n 150' 2>&1
+  done <"$RUN_DIR/hosts.txt" >"$out"
+  tail -n 40 "$ARTIFACTS/moto.log" >>"$out"
+  echo "    diagnostics: ${out#"$REPO"/}"
+}
+
+cd "$HERE"
+for s in "${SCENARIOS[@]}"; do
+  log="$ARTIFACTS/$s"
+  failed_before=$failed
+  "$HERE/hosts.sh" down >/dev/null 2>&1
+  if step "[$s] create hosts" "$log-create.log" molecule create -s "$s" \
+    && { [ "$s" != kraft ] || step "[$s] preflight: bad settings fail before any change" "$log-preflight.log" \
+         python "$HERE/preflight.py" --scenario "$s" --hosts "$RUN_DIR/hosts.txt" --key "$RUN_DIR/id_ed25519" \
+         --log "$log-preflight-runs.log"; } \
+    && step "[$s] converge" "$log-converge.log" molecule converge -s "$s" \
+    && step "[$s] idempotence (second run changed=0)" "$log-idempotence.log" molecule idempotence -s "$s"; then
+    step "[$s] verify (listeners, metadata, produce/consume, user, heap)" "$log-verify.log" molecule verify -s "$s"
+    if [ "$s" = kraft ] || [ -n "${STOCKPIPE_DRIFT_ALL:-}" ]; then
+      step "[$s] drift + heap change on one host" "$log-drift.log" python "$HERE/drift.py" --scenario "$s" \
+        --hosts "$RUN_DIR/hosts.txt" --key "$RUN_DIR/id_ed25519" --log "$log-drift-runs.log"
+    fi
+    if [ "$s" = kraft ]; then
+      step "[$s] upgrade 4.1.0 -> 4.1.1 (symlink, rolling restart)" "$log-upgrade.log" python "$HERE/upgrade.py" \
+        --scenario "$s" --hosts "$RUN_DIR/hosts.txt" --key "$RUN_DIR/id_ed25519" --version 4.1.1 \
+        --url "$STOCKPIPE_TARBALL_BASE/kafka_2.13-4.1.1.tgz" --sha512 "$STOCKPIPE_TARBALL_SHA512_4_UP" \
+        --log "$log-upgrade-runs.log"
+    fi
+  fi
+  [ "$failed" -eq "$failed_before" ] || collect_diagnostics "$s"
+  step "[$s] destroy hosts" "$log-destroy.log" molecule destroy -s "$s"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
