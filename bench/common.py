@@ -64,21 +64,10 @@ def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 10) -> None:
 
 def start_tansu(log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     """tansu with in-memory storage on a free port of 127.0.0.1; returns (process, bootstrap)."""
-    from pipeline.local.tansu import tansu_binary
+    from pipeline.local.broker import spawn_tansu
 
     port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [
-                *(str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url),
-                *("--storage-engine", "memory://tansu/"),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
-        )
+    proc = spawn_tansu("127.0.0.1", port, "memory://tansu/", log_path)
     wait_for_port(port, 15, proc)
     return proc, f"127.0.0.1:{port}"
 

@@ -11,7 +11,6 @@ Plain helpers: `start_tansu(...)` for tests that need their own broker (restarts
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.kafka.topics import ensure_topic
-from pipeline.local.tansu import tansu_binary
+from pipeline.local.broker import spawn_tansu
 
 __all__ = ["broker", "group_id", "topic"]
 
@@ -60,26 +59,7 @@ def start_tansu(
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start tansu on 127.0.0.1; returns (process, bootstrap). The caller stops it with `stop_process`."""
     port = port or free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    log = log_path.open("ab")
-    proc = subprocess.Popen(
-        [
-            str(tansu_binary()),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            storage,
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        env={**os.environ, **(env or {})},
-        start_new_session=True,
-    )
-    log.close()
+    proc = spawn_tansu("127.0.0.1", port, storage, log_path, env=env)
     wait_for_port("127.0.0.1", port, 15, proc)
     return proc, f"127.0.0.1:{port}"
 

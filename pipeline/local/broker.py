@@ -48,6 +48,35 @@ def wait_until(predicate, timeout_s: float, interval_s: float = 0.05) -> bool:  
     return bool(predicate())
 
 
+def spawn_tansu(
+    host: str,
+    port: int,
+    storage: str,
+    log_path: Path,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start the verified tansu binary listening on and advertising host:port, output to `log_path`.
+
+    It runs in its own session so a terminal's Ctrl-C reaches only the caller; the caller waits for
+    the port and stops the process.
+    """
+    url = f"tcp://{host}:{port}"
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [
+                *(str(tansu_binary()), "broker", "--cluster-id", "stockpipe-local"),
+                *("--listener-url", url, "--advertised-listener-url", url, "--storage-engine", storage),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            cwd=cwd,
+            env={**os.environ, **env} if env else None,
+            start_new_session=True,
+        )
+
+
 @dataclass
 class BrokerStatus:
     running: bool
@@ -98,29 +127,8 @@ class LocalBroker:
                 f"port {self.port} on {self.host} is already in use by another program",
                 f"stop it, or run `stockpipe local up --port N` and pass --bootstrap {self.host}:N",
             )
-        binary = tansu_binary()
         self.dir.mkdir(parents=True, exist_ok=True)
-        url = f"tcp://{self.host}:{self.port}"
-        with self.log_file.open("ab") as log:
-            proc = subprocess.Popen(
-                [
-                    str(binary),
-                    "broker",
-                    "--cluster-id",
-                    "stockpipe-local",
-                    "--listener-url",
-                    url,
-                    "--advertised-listener-url",
-                    url,
-                    "--storage-engine",
-                    storage,
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                cwd=self.dir,
-                start_new_session=True,
-            )
+        proc = spawn_tansu(self.host, self.port, storage, self.log_file, cwd=self.dir)
         self.pid_file.write_text(f"{proc.pid} {self.port}\n")
         if not wait_until(lambda: proc.poll() is not None or port_answers(self.host, self.port), timeout_s):
             proc.kill()
