@@ -83,6 +83,28 @@ def cli(args: list[str], env: dict[str, str], timeout_s: float = 120) -> CliResu
     return CliResult(done.returncode, done.stdout, done.stderr, time.monotonic() - start)
 
 
+def drain_sink(
+    bootstrap: str,
+    topic: str,
+    group_id: str,
+    lake: Path,
+    env: dict[str, str],
+    *extra: str,
+    idle_timeout_s: int = 5,
+    timeout_s: float = 240,
+) -> CliResult:
+    """A one-shot `stockpipe sink` that stops once the topic has been idle (extra args as given)."""
+    return cli(
+        [
+            *("sink", "--bootstrap", bootstrap, "--topic", topic, "--group", group_id, "--lake", str(lake)),
+            # Test broker: group join takes about half the session timeout (ENVIRONMENT.md).
+            *("--session-timeout-ms", "6000", *extra, "--idle-timeout", str(idle_timeout_s), "--no-progress"),
+        ],
+        env,
+        timeout_s=timeout_s,
+    )
+
+
 def spawn_cli(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     """Start `stockpipe ARGS` in the background, stdout and stderr appended to `log`."""
     with log.open("ab") as out:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import KafkaError, Message, Producer
-from fixtures_faults import cli, cli_env, lake_counts
+from fixtures_faults import cli_env, drain_sink, lake_counts
 
 from pipeline.records import StockBar
 
@@ -66,26 +66,16 @@ def test_poison_messages_go_to_dead_letter_file_with_offset_and_reason_and_sink_
     assert len(poison_at) == len(range(0, GOOD, 40))
 
     state = tmp_path / "state"
-    done = cli(
-        [
-            "sink",
-            "--bootstrap",
-            broker,
-            "--topic",
-            topic,
-            "--group",
-            group_id,
-            "--lake",
-            str(tmp_path / "lake"),
-            "--session-timeout-ms",
-            "6000",
-            "--max-records",
-            str(len(delivered)),
-            "--idle-timeout",
-            "20",
-            "--no-progress",
-        ],
+    done = drain_sink(
+        broker,
+        topic,
+        group_id,
+        tmp_path / "lake",
         cli_env(state),
+        "--max-records",
+        str(len(delivered)),
+        idle_timeout_s=20,
+        timeout_s=120,
     )
     assert done.returncode == 0, done.stderr
     assert f"poison {len(poison_at)}" in done.stdout

@@ -16,7 +16,16 @@ import time
 from pathlib import Path
 
 import pytest
-from fixtures_faults import cli, cli_env, kill_hard, lake_counts, parse_summary, spawn_cli, wait_until
+from fixtures_faults import (
+    cli,
+    cli_env,
+    drain_sink,
+    kill_hard,
+    lake_counts,
+    parse_summary,
+    spawn_cli,
+    wait_until,
+)
 from fixtures_kafka import free_port, start_tansu, stop_process
 
 from pipeline.kafka.topics import ensure_topic
@@ -87,26 +96,7 @@ def test_broker_restarted_mid_replay_producer_retries_and_final_count_is_exact(
         assert produced["delivered"] == produced["sent"] == rows and produced["failed"] == 0
 
         lake = tmp_path / "lake"
-        sink = cli(
-            [
-                "sink",
-                "--bootstrap",
-                bootstrap,
-                "--topic",
-                topic,
-                "--group",
-                group_id,
-                "--lake",
-                str(lake),
-                "--session-timeout-ms",
-                "6000",
-                "--idle-timeout",
-                "5",
-                "--no-progress",
-            ],
-            env,
-            timeout_s=240,
-        )
+        sink = drain_sink(bootstrap, topic, group_id, lake, env, timeout_s=240)
         assert sink.returncode == 0, sink.stderr[-3000:]
         counted, distinct = lake_counts(str(lake), tmp_path / "state")
         assert distinct == counted  # never a duplicate, whatever the broker did

@@ -15,6 +15,7 @@ from fixtures_faults import (
     SampleData,
     cli,
     cli_env,
+    drain_sink,
     kill_hard,
     lake_counts,
     parse_summary,
@@ -76,26 +77,7 @@ def test_producer_interrupted_by_sigint_resumes_without_resending_and_lake_has_o
     assert run2["sent"] == run2["delivered"] == sample_200k.rows - run1["delivered"]
 
     lake = tmp_path / "lake"
-    sink = cli(
-        [
-            "sink",
-            "--bootstrap",
-            broker,
-            "--topic",
-            topic,
-            "--group",
-            group_id,
-            "--lake",
-            str(lake),
-            "--session-timeout-ms",
-            "6000",
-            "--idle-timeout",
-            "5",
-            "--no-progress",
-        ],
-        env,
-        timeout_s=300,
-    )
+    sink = drain_sink(broker, topic, group_id, lake, env, timeout_s=300)
     assert sink.returncode == 0, sink.stderr[-2000:]
     assert lake_counts(str(lake), tmp_path / "state") == (sample_200k.rows, sample_200k.rows)
 
