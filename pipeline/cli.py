@@ -23,8 +23,12 @@ app = typer.Typer(
 )
 local_app = typer.Typer(no_args_is_help=True, help="The local Kafka-protocol broker on 127.0.0.1.")
 topics_app = typer.Typer(no_args_is_help=True, help="Kafka topics.")
+canary_app = typer.Typer(
+    no_args_is_help=True, help="End-to-end smoke check: one canary record from the topic to SQL."
+)
 app.add_typer(local_app, name="local")
 app.add_typer(topics_app, name="topics")
+app.add_typer(canary_app, name="canary")
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file (or STOCKPIPE_CONFIG).")]
 BootstrapOpt = Annotated[str | None, typer.Option(help="Kafka bootstrap servers HOST:PORT[,...].")]
@@ -93,6 +97,10 @@ def produce(
     resume: Annotated[
         bool, typer.Option(help="Skip the rows the checkpoint lists as delivered by an earlier run.")
     ] = False,
+    resume_if_any: Annotated[
+        bool,
+        typer.Option(help="--resume when the checkpoint exists, else replay everything (for services)."),
+    ] = False,
     bootstrap: BootstrapOpt = None,
     topic: TopicOpt = None,
     client: ClientOpt = None,
@@ -104,6 +112,7 @@ def produce(
 
     settings = _settings(config, bootstrap=bootstrap, topic=topic, client=client)
     checkpoint = checkpoint or default_checkpoint_path(settings.state_dir, source, settings.topic)
+    resume = resume or (resume_if_any and checkpoint.exists())
     stop = _stop_on_signals()
     result = run_produce(
         settings,
@@ -193,6 +202,19 @@ def _partition_list(text: str) -> list[int]:
     if not parts or parts[0] < 0:
         raise PipelineError(f"--partitions {text!r} has no valid partition", "use e.g. --partitions 0,1,2")
     return parts
+
+
+@app.command("config")
+def show_config(config: ConfigOpt = None) -> None:
+    """Check the settings (file < STOCKPIPE_* < defaults) and print the effective ones as TOML."""
+    import json
+    from dataclasses import asdict
+
+    settings = _settings(config)
+    typer.echo("[stockpipe]")
+    for name, value in asdict(settings).items():
+        if name != "extra" and value is not None:
+            typer.echo(f"{name} = {json.dumps(value)}")
 
 
 @app.command()
@@ -323,6 +345,57 @@ def topics_create(
     settings = _settings(config, bootstrap=bootstrap)
     created = ensure_topic(settings.bootstrap, name, partitions, replication)
     typer.echo(f"topic {name} {'created' if created else 'already exists'}")
+
+
+@canary_app.command("send")
+def canary_send(
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds for everything: connect, produce, ack, read back.")
+    ] = 60.0,
+    bootstrap: BootstrapOpt = None,
+    topic: TopicOpt = None,
+    client: ClientOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Produce one canary record (acks=all) and read it back; print it as one JSON line."""
+    from pipeline.canary import send_canary
+
+    settings = _settings(config, bootstrap=bootstrap, topic=topic, client=client)
+    typer.echo(send_canary(settings, timeout_s=timeout).to_json())
+
+
+@canary_app.command("find")
+def canary_find(
+    symbol: Annotated[str, typer.Option(help="The canary's symbol (from `canary send`).")],
+    day: Annotated[str, typer.Option("--date", help="The canary's date YYYY-MM-DD (from `canary send`).")],
+    nonce: Annotated[int, typer.Option(min=1, help="The canary's nonce (from `canary send`).")],
+    timeout: Annotated[float, typer.Option(min=0, help="Seconds to keep looking.")] = 180.0,
+    crawl: Annotated[bool, typer.Option(help="Crawl the lake into the catalog before each look.")] = True,
+    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between looks.")] = 5.0,
+    lake: LakeOpt = None,
+    table: TableOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Poll until SQL counts the canary in the lake; print one JSON line (exit 1 on timeout)."""
+    from datetime import date
+
+    from pipeline.canary import CanaryNotFound, find_canary
+
+    try:
+        trade_date = date.fromisoformat(day)
+    except ValueError:
+        raise PipelineError(
+            f"--date {day!r} is not a YYYY-MM-DD date", "pass the date `canary send` printed"
+        ) from None
+    settings = _settings(config, lake=lake, table=table)
+    try:
+        result = find_canary(
+            settings, symbol, trade_date, nonce, timeout_s=timeout, crawl=crawl, interval_s=interval
+        )
+    except CanaryNotFound as exc:
+        print(f"stockpipe: error: {exc.one_line()}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    typer.echo(result.to_json())
 
 
 @app.command()
