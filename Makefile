@@ -3,7 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup setup-test demo test test-python test-roles lint bench clean
+.PHONY: setup setup-test demo test test-python test-roles lint bench lab lab-down lab-status clean
 
 ## The package and the local broker: all `make demo` needs.
 setup:
@@ -31,9 +31,21 @@ lint:
 test-python:
 	$(BIN)/pytest
 
-## Role tests: ansible-lint + molecule (KRaft, ZooKeeper) on systemd-nspawn hosts; needs root.
+## Role tests: ansible-lint + molecule (KRaft, ZooKeeper) on systemd-nspawn hosts, then site.yml on
+## the local lab; needs root.
 test-roles:
 	tests/ansible/run.sh
+
+## The local lab: 3 brokers + 1 pipeline host (systemd-nspawn) and a local AWS endpoint, with
+## inventory/lab for `ansible-playbook -i inventory/lab site.yml`. Linux and root only.
+lab:
+	./scripts/lab.sh up
+
+lab-down:
+	./scripts/lab.sh down
+
+lab-status:
+	./scripts/lab.sh status
 
 bench: setup
 	$(BIN)/python bench/run.py

@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
-# Test hosts for the Ansible role scenarios: systemd-nspawn machines on a private bridge.
+# Lab and test hosts: systemd-nspawn machines on a private bridge (scripts/lab.sh and the role tests
+# in tests/ansible use them).
 #
-#   hosts.sh rootfs          build (or reuse) the Debian bookworm rootfs under $CACHE_DIR
-#   hosts.sh net-up          create the bridge 10.77.0.1/24
-#   hosts.sh up N            start N fresh hosts sp-h1..sp-hN: private 10.77.0.11.., "public" 10.77.0.111..
-#   hosts.sh down            stop every host and remove its namespace and overlay
-#   hosts.sh net-down        remove the bridge
+#   lab-hosts.sh rootfs          build (or reuse) the Debian bookworm rootfs under $CACHE_DIR
+#   lab-hosts.sh net-up          create the bridge 10.77.0.1/24
+#   lab-hosts.sh up N            start N fresh hosts sp-h1..sp-hN: private 10.77.0.11.., "public" 10.77.0.111..
+#   lab-hosts.sh down            stop every host and remove its namespace and overlay
+#   lab-hosts.sh net-down        remove the bridge
 #
 # Every address used is one this script creates. State lives in $RUN_DIR.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-REPO="$(cd "$HERE/../.." && pwd)"
+REPO="$(cd "$HERE/.." && pwd)"
 CACHE_DIR="${CACHE_DIR:-$REPO/.cache/ansible-hosts}"
 RUN_DIR="${RUN_DIR:-/run/stockpipe-hosts}"
 ROOTFS="$CACHE_DIR/rootfs"
 BRIDGE="${BRIDGE:-spbr0}"
 NET_PREFIX="${NET_PREFIX:-10.77.0}"
 BRIDGE_ADDR="$NET_PREFIX.1"
-PACKAGES="systemd,systemd-sysv,dbus,python3,python3-apt,openssh-server,sudo,iproute2,procps,ca-certificates,acl,openjdk-17-jre-headless"
+PACKAGES="systemd,systemd-sysv,dbus,python3,python3-apt,openssh-server,sudo,iproute2,procps,ca-certificates,acl,openjdk-17-jre-headless,python3-venv"
 # Changing the package list or the mirror rebuilds the rootfs.
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 STAMP_VALUE="bookworm|$PACKAGES|$MIRROR|v1"

@@ -1,42 +1,80 @@
-"""templates/stockpipe.toml.j2 renders into a config file that pipeline/config.py accepts."""
+"""roles/pipeline/templates/stockpipe.toml.j2 renders into a config file that pipeline/config.py accepts.
+
+The full site.yml test renders it through Ansible on a lab host; this one pins the mapping from role
+variables to settings in a second, with jinja2 and the few Ansible filters the role uses.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 import jinja2
+import yaml
 
 from pipeline.config import load_settings
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "stockpipe.toml.j2"
+ROLE = Path(__file__).resolve().parent.parent / "roles" / "pipeline"
 
 
 def _ansible_like_env() -> jinja2.Environment:
-    """jinja2 with the two Ansible filters the template uses, so it renders as Ansible would."""
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
-    env.filters["regex_replace"] = lambda value, pattern, repl: re.sub(pattern, repl, value)
+    env.filters["regex_replace"] = lambda value, pattern, repl: re.sub(
+        pattern, repl.replace("\\1", r"\1"), value
+    )
     env.filters["extract"] = lambda name, mapping, key: mapping[name][key]
+    env.filters["to_json"] = json.dumps
+    env.filters["basename"] = lambda p: Path(p).name
     return env
 
 
+def _render(**variables: Any) -> str:
+    env = _ansible_like_env()
+    context = dict(yaml.safe_load((ROLE / "defaults" / "main.yml").read_text()))
+    context.update(variables, ansible_managed="Ansible managed", role_path=str(ROLE))
+    for name, expr in yaml.safe_load((ROLE / "vars" / "main.yml").read_text()).items():
+        context[name] = env.from_string(expr).render(context).strip()
+    return env.from_string((ROLE / "templates" / "stockpipe.toml.j2").read_text()).render(context)
+
+
 def test_pipeline_host_config_renders_and_loads(tmp_path: Path):
-    text = (
-        _ansible_like_env()
-        .from_string(TEMPLATE.read_text())
-        .render(
+    path = tmp_path / "stockpipe.toml"
+    path.write_text(
+        _render(
             groups={"kafka": ["k1", "k2", "k3"]},
             hostvars={f"k{i}": {"kafka_internal_address": f"10.0.1.{i}"} for i in (1, 2, 3)},
-            stockpipe_lake_bucket="stockpipe-lake-123-eu-west-1",
-            stockpipe_glue_database="stockpipe",
-            stockpipe_athena_workgroup="stockpipe",
-            aws_region="eu-west-1",
+            pipeline_lake="s3://stockpipe-lake-123-eu-west-1/lake",
+            pipeline_region="eu-west-1",
         )
     )
-    path = tmp_path / "stockpipe.toml"
-    path.write_text(text)
     settings = load_settings(path)
     assert settings.bootstrap == "10.0.1.1:9091,10.0.1.2:9091,10.0.1.3:9091"
     assert settings.lake == "s3://stockpipe-lake-123-eu-west-1/lake"
     assert (settings.catalog, settings.engine, settings.region) == ("glue", "athena", "eu-west-1")
     assert settings.athena_output == "s3://stockpipe-lake-123-eu-west-1/athena-results/"
+    assert settings.aws_endpoint_url is None
+    assert settings.state_dir == "/var/lib/stockpipe"
+
+
+def test_lab_settings_render_an_endpoint_and_duckdb(tmp_path: Path):
+    path = tmp_path / "stockpipe.toml"
+    path.write_text(
+        _render(
+            groups={"kafka": []},
+            hostvars={},
+            pipeline_bootstrap="10.77.0.11:9091",
+            pipeline_lake="s3://stockpipe-lab/lake",
+            pipeline_aws_endpoint_url="http://10.77.0.1:9000",
+            pipeline_engine="duckdb",
+            pipeline_table='odd"name',
+        )
+    )
+    # A quote in a value cannot break out of its TOML string; the settings check then names it.
+    text = path.read_text()
+    assert 'table = "odd\\"name"' in text
+    path.write_text(text.replace('odd\\"name', "prices"))
+    settings = load_settings(path)
+    assert (settings.bootstrap, settings.engine) == ("10.77.0.11:9091", "duckdb")
+    assert settings.aws_endpoint_url == "http://10.77.0.1:9000"

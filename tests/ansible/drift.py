@@ -67,7 +67,9 @@ def converge(scenario: str, log: Path, *extra: str) -> tuple[int, dict[str, int]
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scenario", required=True)
-    parser.add_argument("--hosts", required=True, help="hosts.txt from hosts.sh (name private public)")
+    parser.add_argument(
+        "--hosts", required=True, help="hosts.txt from scripts/lab-hosts.sh (name private public)"
+    )
     parser.add_argument("--key", required=True)
     parser.add_argument("--target", default="sp-h2")
     parser.add_argument("--heap", default="512m")

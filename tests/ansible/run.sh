@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Role tests: ansible-lint (production profile) and two molecule scenarios (kraft, zookeeper) on
-# systemd-nspawn hosts, each with converge, idempotence, verify and a drift/heap-change test.
+# Role tests: ansible-lint (production profile), two molecule scenarios (kraft, zookeeper) on
+# systemd-nspawn hosts, each with converge, idempotence, verify and a drift/heap-change test, and the
+# whole site.yml on the local lab (scripts/lab.sh: 3 brokers + 1 pipeline host, moto as AWS).
 # Installs what it needs, cleans up in a trap, prints one line per step and finally "N passed, M failed".
 #
-#   tests/ansible/run.sh [SCENARIO...]     (default: kraft zookeeper; must run as root)
+#   tests/ansible/run.sh [SCENARIO...]     (default: kraft zookeeper site; must run as root)
 #
 # The drift test runs in the kraft scenario; STOCKPIPE_DRIFT_ALL=1 runs it in every scenario.
 # Logs: test-artifacts/ansible/. Cached rootfs: .cache/ansible-hosts/ (delete it to rebuild).
@@ -11,7 +12,7 @@ set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 cd "$REPO"
-if [ $# -gt 0 ]; then SCENARIOS=("$@"); else SCENARIOS=(kraft zookeeper); fi
+if [ $# -gt 0 ]; then SCENARIOS=("$@"); else SCENARIOS=(kraft zookeeper site); fi
 export RUN_DIR="${RUN_DIR:-/run/stockpipe-hosts}"
 ARTIFACTS="$REPO/test-artifacts/ansible"
 BRIDGE_ADDR=10.77.0.1
@@ -21,7 +22,7 @@ passed=0; failed=0; pids=()
 rm -rf "$ARTIFACTS"; mkdir -p "$ARTIFACTS/tarballs"
 
 cleanup() {
-  "$HERE/hosts.sh" net-down >>"$ARTIFACTS/cleanup.log" 2>&1 || true
+  "$REPO/scripts/lab-hosts.sh" net-down >>"$ARTIFACTS/cleanup.log" 2>&1 || true
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 }
@@ -62,9 +63,10 @@ wait_port() {  # wait_port HOST PORT SECONDS
 }
 
 start_servers() {
-  "$HERE/hosts.sh" net-up || return 1
+  "$REPO/scripts/lab-hosts.sh" net-up || return 1
   "$REPO/.venv/bin/moto_server" -H "$BRIDGE_ADDR" -p "$S3_PORT" >"$ARTIFACTS/moto.log" 2>&1 &
   pids+=($!)
+  mkdir -p "$RUN_DIR" && echo $! >"$RUN_DIR/moto.pid"   # scripts/lab.sh reuses it as the lab's AWS endpoint
   "$REPO/.venv/bin/python" -m http.server --bind "$BRIDGE_ADDR" --directory "$ARTIFACTS/tarballs" "$HTTP_PORT" \
     >"$ARTIFACTS/http.log" 2>&1 &
   pids+=($!)
@@ -72,7 +74,7 @@ start_servers() {
   AWS_ACCESS_KEY_ID=standin AWS_SECRET_ACCESS_KEY=standin "$REPO/.venv/bin/python" - <<PY
 import boto3
 s3 = boto3.client("s3", endpoint_url="http://$BRIDGE_ADDR:$S3_PORT", region_name="us-east-1")
-for bucket in ("kraft", "zookeeper"):
+for bucket in ("kraft", "zookeeper", "lab-kafka"):
     s3.create_bucket(Bucket=bucket)
 PY
 }
@@ -84,6 +86,9 @@ build_tarballs() {
     s3://zookeeper/ "http://$BRIDGE_ADDR:$S3_PORT")" || return 1
   STOCKPIPE_TARBALL_SHA512_4_UP="$("$HERE/standin/build-tarball.sh" 4.1.1 2.13 "$ARTIFACTS/tarballs" \
     s3://kraft/ "http://$BRIDGE_ADDR:$S3_PORT")" || return 1
+  mkdir -p "$ARTIFACTS/tarballs/lab"
+  "$HERE/standin/build-tarball.sh" 4.1.0 2.13 "$ARTIFACTS/tarballs/lab" s3://lab-kafka/ "http://$BRIDGE_ADDR:$S3_PORT" \
+    >/dev/null || return 1
   printf '%s\n%s\n%s\n' "$STOCKPIPE_TARBALL_SHA512_4" "$STOCKPIPE_TARBALL_SHA512_3" "$STOCKPIPE_TARBALL_SHA512_4_UP" \
     >"$ARTIFACTS/tarballs/SHA512SUMS"
 }
@@ -94,11 +99,12 @@ step "python env (scripts/setup.sh local,dev,ansible)" "$ARTIFACTS/setup.log" ./
 export PATH="$REPO/.venv/bin:$PATH"
 export ANSIBLE_NOCOLOR=1 NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
 lint() {
-  ansible-lint --profile production roles/java roles/zookeeper roles/kafka \
+  ansible-lint --profile production roles/java roles/zookeeper roles/kafka roles/pipeline roles/aws_analytics \
+    site.yml playbooks \
     && (cd "$HERE" && ANSIBLE_ROLES_PATH="$REPO/roles" ansible-lint --profile production molecule/shared)
 }
 step "ansible-lint --profile production (roles, test playbooks)" "$ARTIFACTS/lint.log" lint
-step "rootfs (build or reuse)" "$ARTIFACTS/rootfs.log" "$HERE/hosts.sh" rootfs || fatal_setup "rootfs"
+step "rootfs (build or reuse)" "$ARTIFACTS/rootfs.log" "$REPO/scripts/lab-hosts.sh" rootfs || fatal_setup "rootfs"
 step "bridge, S3 (moto) and tarball HTTP servers" "$ARTIFACTS/servers.log" start_servers || fatal_setup "servers"
 step "stand-in tarballs (4.1.0, 4.1.1, 3.9.1)" "$ARTIFACTS/tarballs.log" build_tarballs || fatal_setup "tarballs"
 { read -r STOCKPIPE_TARBALL_SHA512_4; read -r STOCKPIPE_TARBALL_SHA512_3; read -r STOCKPIPE_TARBALL_SHA512_4_UP; } \
@@ -115,17 +121,38 @@ collect_diagnostics() {
     echo "===== $name ($ip)"
     ssh -i "$RUN_DIR/id_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
       -o LogLevel=ERROR -o ConnectTimeout=5 "root@$ip" \
-      'systemctl status kafka zookeeper --no-pager; ss -ltnp; journalctl -u kafka -u zookeeper --no-pager | tail -n 150' 2>&1
+      'systemctl status kafka zookeeper "stockpipe-*" --no-pager; ss -ltnp;
+       journalctl -u kafka -u zookeeper -u "stockpipe-*" --no-pager | tail -n 150' 2>&1
   done <"$RUN_DIR/hosts.txt" >"$out"
   tail -n 40 "$ARTIFACTS/moto.log" >>"$out"
   echo "    diagnostics: ${out#"$REPO"/}"
 }
 
+# site.yml end to end on the lab: kafka, analytics (moto), pipeline, smoke; then checks (site_test.py).
+site_scenario() {
+  local log="$ARTIFACTS/site" failed_before=$failed
+  "$REPO/scripts/lab-hosts.sh" down >/dev/null 2>&1
+  if step "[site] lab up: 3 brokers + 1 pipeline host (scripts/lab.sh)" "$log-lab.log" \
+       "$REPO/scripts/lab.sh" up --brokers 3 --kafka-tarball "$ARTIFACTS/tarballs/lab/kafka_2.13-4.1.0.tgz" \
+    && step "[site] site.yml -i inventory/lab (kafka, analytics, pipeline, smoke)" "$log-converge.log" \
+       python "$HERE/site_test.py" converge; then
+    step "[site] verify (services, user, sample rows in the lake by SQL)" "$log-verify.log" python "$HERE/site_test.py" verify
+    step "[site] idempotence (second site.yml run changed=0)" "$log-idempotence.log" \
+      python "$HERE/site_test.py" idempotence
+    step "[site] origin tutorial's kafka-python client via :9092" "$log-tutorial.log" python "$HERE/site_test.py" tutorial
+    step "[site] config change restarts services, nothing twice" "$log-restart.log" python "$HERE/site_test.py" restart
+  fi
+  [ "$failed" -eq "$failed_before" ] || collect_diagnostics site
+  step "[site] lab hosts down" "$log-down.log" "$REPO/scripts/lab-hosts.sh" down
+  rm -rf "$REPO/inventory/lab"
+}
+
 cd "$HERE"
 for s in "${SCENARIOS[@]}"; do
+  if [ "$s" = site ]; then site_scenario; continue; fi
   log="$ARTIFACTS/$s"
   failed_before=$failed
-  "$HERE/hosts.sh" down >/dev/null 2>&1
+  "$REPO/scripts/lab-hosts.sh" down >/dev/null 2>&1
   if step "[$s] create hosts" "$log-create.log" molecule create -s "$s" \
     && { [ "$s" != kraft ] || step "[$s] preflight: bad settings fail before any change" "$log-preflight.log" \
          python "$HERE/preflight.py" --scenario "$s" --hosts "$RUN_DIR/hosts.txt" --key "$RUN_DIR/id_ed25519" \

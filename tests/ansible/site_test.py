@@ -1,0 +1,286 @@
+"""site.yml end to end on the local lab (scripts/lab.sh) and its moto AWS endpoint (tests/ansible/run.sh).
+
+    site_test.py PHASE     (converge | verify | idempotence | tutorial | restart)
+
+- converge: `ansible-playbook -i inventory/lab site.yml` succeeds; its smoke stage found the canary by SQL.
+- verify: the services run as their own user; the generated sample streamed through the brokers into the
+  lake bucket; SQL on the pipeline host counts exactly the sample's rows, each (symbol, date) once.
+- idempotence: a second run reports changed=0 on every host.
+- tutorial: the origin tutorial's kafka-python code (KafkaProducer with a JSON value serializer pointed at
+  <public host>:9092, a KafkaConsumer on the same topic) works unchanged against the brokers.
+- restart: a configuration change restarts the services; the producer resumes from its checkpoint, so
+  the lake still holds every row exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from json import dumps, loads
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+LAB = REPO / "inventory" / "lab"
+ARTIFACTS = REPO / "test-artifacts" / "ansible"
+RUN_DIR = Path(os.environ.get("RUN_DIR", "/run/stockpipe-hosts"))
+EXTRA_VARS = Path(__file__).resolve().parent / "site-vars.yml"
+RECAP = re.compile(
+    r"^(?P<host>[\w.-]+)\s*:\s*ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unr>\d+)\s+failed=(?P<failed>\d+)"
+)
+STOCKPIPE = "/opt/stockpipe/venv/bin/stockpipe"
+# Run a command as the services do: the pipeline user with the services' environment file.
+AS_SERVICE = "sudo -u stockpipe env $(grep -v '^#' /etc/stockpipe/environment | xargs)"
+TUTORIAL_TOPIC = "demo_test"
+
+
+class Failed(Exception):
+    pass
+
+
+def hosts() -> list[tuple[str, str, str]]:
+    return [tuple(line.split()) for line in (RUN_DIR / "hosts.txt").read_text().splitlines()]  # type: ignore[misc]
+
+
+def pipeline_host() -> str:
+    return hosts()[-1][1]
+
+
+def public_addresses() -> list[str]:
+    return [public for _name, _ip, public in hosts()[:-1]]
+
+
+def ssh(address: str, command: str, timeout: float = 120) -> str:
+    result = subprocess.run(
+        ["ssh", "-i", str(RUN_DIR / "id_ed25519"), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", f"root@{address}", command],
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise Failed(
+            f"ssh {address} {command!r} failed ({result.returncode}): {result.stderr.strip()[-400:]}"
+        )
+    return result.stdout.strip()
+
+
+def playbook(log_name: str, *extra: str) -> tuple[dict[str, int], str]:
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", NO_COLOR="1", PY_COLORS="0", ANSIBLE_FORCE_COLOR="0")
+    cmd = [
+        str(REPO / ".venv/bin/ansible-playbook"),
+        "-i",
+        str(LAB),
+        "site.yml",
+        "-e",
+        f"@{EXTRA_VARS}",
+        *extra,
+    ]
+    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
+    output = result.stdout + result.stderr
+    (ARTIFACTS / f"site-{log_name}-run.log").write_text(
+        f"$ {' '.join(cmd)}\n(rc={result.returncode})\n{output}"
+    )
+    changed: dict[str, int] = {}
+    for line in output.splitlines():
+        match = RECAP.match(line.strip())
+        if match:
+            if int(match["failed"]) + int(match["unr"]) > 0:
+                raise Failed(f"{match['host']} failed or unreachable: {line.strip()}")
+            changed[match["host"]] = int(match["changed"])
+    if result.returncode != 0 or not changed:
+        tail = "\n".join(line for line in output.splitlines() if "fatal:" in line or "FAILED" in line)[-1500:]
+        raise Failed(f"ansible-playbook site.yml exited {result.returncode}:\n{tail}")
+    return changed, output
+
+
+def query(sql: str) -> list[dict[str, object]]:
+    """SQL on the pipeline host, as the pipeline user with its configuration (DuckDB over the lab's S3)."""
+    out = ssh(
+        pipeline_host(),
+        f"cd /var/lib/stockpipe && {AS_SERVICE} {STOCKPIPE} crawl >/dev/null && "
+        f'{AS_SERVICE} {STOCKPIPE} query --format json "{sql}"',
+    )
+    return json.loads(out)
+
+
+def sample_rows() -> int:
+    manifest = ssh(pipeline_host(), "cat /var/lib/stockpipe/sample-*/manifest.json")
+    return int(json.loads(manifest)["rows"])
+
+
+def wait_for_rows(expected: int, deadline_s: float) -> dict[str, object]:
+    sql = (
+        "SELECT count(*) AS n, count(DISTINCT symbol || '/' || CAST(date AS VARCHAR)) AS distinct_bars "
+        "FROM prices WHERE symbol <> 'ZZCANARY'"
+    )
+    deadline = time.monotonic() + deadline_s
+    last: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        rows = query(sql)
+        last = rows[0] if rows else {}
+        if last.get("n") == expected:
+            return last
+        time.sleep(3)
+    raise Failed(f"SQL counted {last} rows of the sample after {deadline_s:.0f} s, expected {expected}")
+
+
+def converge() -> None:
+    _changed, output = playbook("converge")
+    if '"found": 1' not in output and "'found': 1" not in output:
+        raise Failed("the smoke stage did not report the canary found by SQL")
+    print("site.yml converged; the smoke stage found the canary through SQL")
+
+
+def verify() -> None:
+    host = pipeline_host()
+    states = ssh(host, "systemctl is-active stockpipe-sink stockpipe-producer stockpipe-crawl.timer").split()
+    if states != ["active", "active", "active"]:
+        raise Failed(f"services on the pipeline host: sink/producer/crawl.timer = {states}")
+    user = ssh(host, "ps -o user= -p $(systemctl show -p MainPID --value stockpipe-sink)")
+    if user != "stockpipe":
+        raise Failed(f"the sink runs as {user!r}, not the stockpipe user")
+    mode = ssh(host, "stat -c '%U:%G %a' /etc/stockpipe/stockpipe.toml")
+    if mode != "root:stockpipe 640":
+        raise Failed(f"/etc/stockpipe/stockpipe.toml is {mode}, expected root:stockpipe 640")
+    expected = sample_rows()
+    counts = wait_for_rows(expected, 240)
+    if counts["distinct_bars"] != expected:
+        raise Failed(f"{counts} : some (symbol, date) is in the lake twice")
+    objects = lake_objects()
+    if not objects:
+        raise Failed("no Parquet objects under s3://stockpipe-lab/lake/prices/ on the lab's S3 endpoint")
+    print(
+        f"services active as stockpipe; SQL counts {expected:,} sample rows once each "
+        f"in {len(objects)} objects"
+    )
+
+
+def lake_objects() -> list[str]:
+    import boto3
+
+    s3 = boto3.session.Session(aws_access_key_id="lab", aws_secret_access_key="lab").client(
+        "s3", endpoint_url="http://10.77.0.1:9000", region_name="us-east-1"
+    )
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket="stockpipe-lab", Prefix="lake/prices/")
+    return [o["Key"] for page in pages for o in page.get("Contents", []) if o["Key"].endswith(".parquet")]
+
+
+def idempotence() -> None:
+    changed, _ = playbook("idempotence")
+    moved = {host: n for host, n in changed.items() if n}
+    if moved:
+        raise Failed(
+            f"second run changed something: {moved} (see test-artifacts/ansible/site-idempotence-run.log)"
+        )
+    print(f"second run: changed=0 on {', '.join(sorted(changed))}")
+
+
+def tutorial() -> None:
+    """The origin tutorial's client code, unchanged but for the address and a bounded loop."""
+    from kafka import KafkaConsumer, KafkaProducer
+
+    bootstrap = [f"{public_addresses()[0]}:9092"]
+    received: list[dict[str, object]] = []
+    ready = threading.Event()
+
+    def consume() -> None:
+        consumer = KafkaConsumer(
+            TUTORIAL_TOPIC,
+            bootstrap_servers=bootstrap,
+            value_deserializer=lambda x: loads(x.decode("utf-8")),
+            consumer_timeout_ms=20_000,
+        )
+        # The tutorial starts its consumer first; it reads from the topic's end (auto_offset_reset latest).
+        deadline = time.monotonic() + 60
+        while not consumer.assignment() and time.monotonic() < deadline:
+            consumer.poll(timeout_ms=500)
+        for tp in consumer.assignment():
+            consumer.position(tp)
+        ready.set()
+        for c in consumer:
+            received.append(c.value)
+            if len(received) == 3:
+                break
+        consumer.close()
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    if not ready.wait(90):
+        raise Failed(f"the tutorial's KafkaConsumer got no partition of {TUTORIAL_TOPIC} from {bootstrap}")
+    producer = KafkaProducer(bootstrap_servers=bootstrap, value_serializer=lambda x: dumps(x).encode("utf-8"))
+    rows = [
+        {
+            "Index": "NYA",
+            "Date": "1965-12-31",
+            "Open": 528.69,
+            "High": 528.69,
+            "Low": 528.69,
+            "Close": 528.69,
+        },
+        {
+            "Index": "NYA",
+            "Date": "1966-01-03",
+            "Open": 527.21,
+            "High": 527.21,
+            "Low": 527.21,
+            "Close": 527.21,
+        },
+        {"Index": "IXIC", "Date": "1971-02-05", "Open": 100.0, "High": 100.0, "Low": 100.0, "Close": 100.0},
+    ]
+    for dict_stock in rows:
+        producer.send(TUTORIAL_TOPIC, value=dict_stock)
+        time.sleep(1)
+    producer.flush()
+    thread.join(60)
+    if received != rows:
+        raise Failed(f"the tutorial's consumer read {received!r}, expected the 3 rows sent")
+    print(f"tutorial KafkaProducer/KafkaConsumer round trip through {bootstrap[0]}: 3 of 3 rows")
+
+
+def restart() -> None:
+    host = pipeline_host()
+    before = ssh(host, "systemctl show -p MainPID --value stockpipe-sink")
+    changed, _ = playbook("restart", "--tags", "pipeline", "-e", "pipeline_sink_batch_age=7")
+    if not changed.get(hosts()[-1][0]):
+        raise Failed("changing pipeline_sink_batch_age changed nothing on the pipeline host")
+    after = ssh(host, "systemctl show -p MainPID --value stockpipe-sink")
+    exec_start = ssh(host, "systemctl show -p ExecStart --value stockpipe-sink")
+    if before == after or "--batch-age 7" not in exec_start:
+        raise Failed(
+            f"the sink was not restarted with the new setting (pid {before} -> {after}): {exec_start}"
+        )
+    expected = sample_rows()
+    log = ssh(host, "journalctl -u stockpipe-producer --no-pager | tail -n 20")
+    if "resumed" not in log:
+        raise Failed(f"the restarted producer did not resume from its checkpoint:\n{log}")
+    counts = wait_for_rows(expected, 120)
+    if counts["distinct_bars"] != expected:
+        raise Failed(f"after the restart: {counts}, expected {expected} rows once each")
+    print(
+        f"config change restarted the sink (pid {before} -> {after}); producer resumed; "
+        f"still {expected:,} rows"
+    )
+
+
+PHASES = {"converge": converge, "verify": verify, "idempotence": idempotence, "tutorial": tutorial,
+          "restart": restart}  # fmt: skip
+
+
+def main() -> int:
+    phase = sys.argv[1] if len(sys.argv) > 1 else ""
+    if phase not in PHASES:
+        print(f"usage: site_test.py {' | '.join(PHASES)}", file=sys.stderr)
+        return 2
+    try:
+        PHASES[phase]()
+    except Failed as exc:
+        print(f"FAIL {phase}: {exc}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
