@@ -41,6 +41,7 @@ from common import (
     start_tansu,
     stop_process,
 )
+from converge import section_ansible
 
 RESULTS = REPO / "bench" / "results"
 SECTIONS = ("produce", "sink", "query", "freshness", "memory", "ansible")
@@ -700,6 +701,9 @@ def main() -> int:
     parser.add_argument("--fresh-poll-s", type=float, default=0.1, help="freshness: SQL poll interval")
     parser.add_argument("--budget-s", type=float, default=840.0, help="stop starting new work after this")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument(
+        "--kafka-tarball", type=Path, default=None, help="ansible: Kafka tarball [default: the test stand-in]"
+    )
     args = parser.parse_args()
     args.out = args.out.resolve()
     only = {s.strip() for s in args.only.split(",") if s.strip()}
@@ -756,15 +760,12 @@ def main() -> int:
         stop_process(moto)
         stop_process(broker)
     if "ansible" in only:
-        b.add(
-            Row(
-                "ansible",
-                "provision + converge",
-                None,
-                "",
-                note="skipped: the Ansible roles are not benchmarked yet (needs the nspawn test hosts)",
-            )
-        )
+        log("== ansible")
+        try:
+            section_ansible(b)
+        except Exception as exc:
+            traceback.print_exc()
+            b.errors.append(f"ansible: {type(exc).__name__}: {exc}")
 
     table = render_table(b.rows)
     elapsed = time.monotonic() - b.started

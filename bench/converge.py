@@ -1,0 +1,122 @@
+"""The `ansible` rows of `make bench`: first converge and no-op rerun of playbooks/kafka.yml on 3 lab hosts.
+
+Baseline, same run and same hosts: a playbook that only gathers facts, Ansible's own floor (SSH, Python
+start-up, fact gathering) that every converge pays. The hosts are the local lab's systemd-nspawn
+machines (scripts/lab.sh), so this needs Linux and root; without them the rows say so and carry no value.
+
+The Kafka tarball is --kafka-tarball when given (e.g. the real Apache one), else the test stand-in
+(tests/ansible/standin: a small Kafka-protocol broker that starts in about a second; the real JVM broker
+adds its start-up to the first converge and to nothing else).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from common import BIN, REPO, Row
+
+RUN_DIR = Path(os.environ.get("RUN_DIR", "/run/stockpipe-hosts"))
+LAB_ENDPOINT = "http://10.77.0.1:9000"
+STANDIN_BUCKET = "bench-kafka"
+RECAP = re.compile(
+    r"^(?P<host>[\w.-]+)\s*:\s*ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unr>\d+)\s+failed=(?P<failed>\d+)"
+)
+FACTS_PLAYBOOK = """\
+- name: Gather facts only (the floor every converge pays)
+  hosts: kafka
+  gather_facts: true
+  tasks:
+    - name: Reach each host
+      ansible.builtin.ping:
+"""
+
+
+def _skip(b: Any, why: str) -> None:
+    for name in ("first converge (kafka.yml, 3 brokers)", "no-op rerun (kafka.yml, 3 brokers)"):
+        b.add(Row("ansible", name, None, "s", note=f"skipped: {why}"))
+
+
+def _playbook(log: Path, *args: str) -> tuple[float, dict[str, int]]:
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", NO_COLOR="1")
+    start = time.monotonic()
+    result = subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", str(REPO / "inventory" / "lab"), *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    elapsed = time.monotonic() - start
+    with log.open("a") as fh:
+        fh.write(f"\n===== ansible-playbook {' '.join(args)} ({elapsed:.1f} s, rc={result.returncode})\n")
+        fh.write(result.stdout + result.stderr)
+    changed = {}
+    for line in result.stdout.splitlines():
+        m = RECAP.match(line.strip())
+        if m:
+            changed[m["host"]] = int(m["changed"]) if int(m["failed"]) + int(m["unr"]) == 0 else -1
+    if result.returncode != 0 or not changed or min(changed.values()) < 0:
+        raise RuntimeError(f"ansible-playbook {' '.join(args)} failed (rc={result.returncode}); see {log}")
+    return elapsed, changed
+
+
+def section_ansible(b: Any) -> None:
+    if os.uname().sysname != "Linux" or os.geteuid() != 0:
+        _skip(b, "needs Linux and root for the lab hosts (sudo make bench)")
+        return
+    if (RUN_DIR / "hosts.txt").exists():
+        _skip(b, f"a lab or role test is running ({RUN_DIR}); stop it (make lab-down) and rerun")
+        return
+    work = b.work / "ansible"
+    work.mkdir(parents=True, exist_ok=True)
+    log = work / "ansible.log"
+    tarball = b.args.kafka_tarball
+    if tarball is None:
+        subprocess.run(
+            [str(REPO / "tests/ansible/standin/build-tarball.sh"), "4.1.0", "2.13", str(work),
+             f"s3://{STANDIN_BUCKET}/", LAB_ENDPOINT],
+            check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+        tarball = work / "kafka_2.13-4.1.0.tgz"
+    try:
+        subprocess.run(
+            [str(REPO / "scripts/lab.sh"), "up", "--brokers", "3", "--kafka-tarball", str(tarball)],
+            check=True, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        if b.args.kafka_tarball is None:
+            import boto3
+
+            # The lab's moto server takes any key.
+            session = boto3.session.Session(aws_access_key_id="lab", aws_secret_access_key="lab")
+            session.client("s3", endpoint_url=LAB_ENDPOINT, region_name="us-east-1").create_bucket(
+                Bucket=STANDIN_BUCKET
+            )
+        facts_file = work / "facts.yml"
+        facts_file.write_text(FACTS_PLAYBOOK)
+        facts = [_playbook(log, str(facts_file))[0] for _ in range(3)]
+        floor = statistics.median(facts)
+        first, _ = _playbook(log, "playbooks/kafka.yml")
+        rerun, changed = _playbook(log, "playbooks/kafka.yml")
+    finally:
+        subprocess.run([str(REPO / "scripts/lab.sh"), "down"], capture_output=True, timeout=300)
+    kind = "the real tarball" if b.args.kafka_tarball else "the stand-in broker tarball"
+    b.raw["ansible"] = {
+        "facts_s": facts,
+        "first_converge_s": first,
+        "rerun_s": rerun,
+        "rerun_changed": changed,
+    }
+    b.add(
+        Row("ansible", "first converge (kafka.yml, 3 brokers)", round(first, 1), "s", floor,
+            "gather facts only", better="lower",
+            note=f"Java from the host image, {kind}; includes 3 serial health-gated broker starts")
+    )  # fmt: skip
+    moved = {h: n for h, n in changed.items() if n}
+    b.add(
+        Row("ansible", "no-op rerun (kafka.yml, 3 brokers)", round(rerun, 1), "s", floor,
+            "gather facts only", better="lower",
+            note="changed=0 on every host" if not moved else f"NOT idempotent: changed {moved}")
+    )  # fmt: skip
