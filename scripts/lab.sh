@@ -7,6 +7,8 @@
 #
 #   scripts/lab.sh up [--brokers N] [--kafka-tarball PATH] [--kafka-version V]
 #   scripts/lab.sh down | status
+#   scripts/lab.sh stockpipe ARGS...   run `stockpipe ARGS` on the pipeline host as the services do
+#                                      (e.g. scripts/lab.sh stockpipe query --named top_movers)
 #
 # Hosts are systemd-nspawn machines (Debian 12, systemd, sshd) on a private bridge 10.77.0.0/24, the same
 # mechanism as the role tests (scripts/lab-hosts.sh). Each host has a private address (10.77.0.1N, the
@@ -170,6 +172,7 @@ up() {
   write_inventory
   say "ready: $BROKERS brokers and 1 pipeline host (inventory/lab/hosts.yml). Next:"
   say "  .venv/bin/ansible-playbook -i inventory/lab site.yml"
+  say "  scripts/lab.sh stockpipe query --named top_movers      # SQL on the pipeline host"
 }
 
 down() {
@@ -194,7 +197,19 @@ status() {
   else say "AWS endpoint http://$BRIDGE_ADDR:$AWS_PORT down"; fi
 }
 
+# Any stockpipe command on the pipeline host, as the pipeline user with the services' environment.
+run_stockpipe() {
+  [ -f "$RUN_DIR/hosts.txt" ] || die "the lab is not running; fix: sudo make lab"
+  local ip remote
+  ip="$(tail -n 1 "$RUN_DIR/hosts.txt" | cut -d' ' -f2)"
+  remote="cd /var/lib/stockpipe && sudo -u stockpipe env \$(grep -v '^#' /etc/stockpipe/environment | xargs)"
+  remote+=" /opt/stockpipe/venv/bin/stockpipe $(printf '%q ' "$@")"
+  exec ssh -i "$RUN_DIR/id_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    -o LogLevel=ERROR "root@$ip" "$remote"
+}
+
 cmd="${1:-}"; shift || true
+if [ "$cmd" = stockpipe ]; then run_stockpipe "$@"; fi
 while [ $# -gt 0 ]; do
   case "$1" in
     --brokers) BROKERS="$2"; shift 2 ;;
@@ -208,5 +223,6 @@ case "$cmd" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: scripts/lab.sh up [--brokers N] [--kafka-tarball PATH] [--kafka-version V] | down | status" >&2; exit 2 ;;
+  *) echo "usage: scripts/lab.sh up [--brokers N] [--kafka-tarball PATH] [--kafka-version V] | down | status" \
+       "| stockpipe ARGS..." >&2; exit 2 ;;
 esac
