@@ -1,4 +1,4 @@
-"""Encoding a batch of bars as one Parquet or JSON-lines object (deterministic bytes for the same rows)."""
+"""Encoding a batch of rows as one Parquet or JSON-lines object (deterministic bytes for the same rows)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from pipeline.records import StockBar
 
 SCHEMA = pa.schema(
     [
@@ -26,46 +24,20 @@ SCHEMA = pa.schema(
     ]
 )
 
+#: Columns with few distinct values per object. Prices, volumes and offsets are nearly all distinct:
+#: a dictionary for them overflows its page and falls back to plain after the work is done, which
+#: took half the encoding time and made objects ~25% larger (2.40 vs 1.89 MB per 50,000 rows).
+DICTIONARY_COLUMNS = ["symbol", "date", "source_file", "source_line", "kafka_partition"]
 
-def encode(rows: list[tuple[int, int, StockBar]], fmt: str) -> bytes:
-    """`rows` are (kafka partition, offset, bar)."""
+
+def encode(table: pa.Table, fmt: str) -> bytes:
+    """`table` has the columns of SCHEMA; the same rows give the same bytes, however they are chunked."""
     if fmt == "jsonl":
         return "".join(
-            json.dumps(
-                {
-                    "symbol": b.symbol,
-                    "date": b.date.isoformat(),
-                    "open": b.open,
-                    "high": b.high,
-                    "low": b.low,
-                    "close": b.close,
-                    "volume": b.volume,
-                    "source_file": b.source_file,
-                    "source_line": b.source_line,
-                    "kafka_partition": p,
-                    "kafka_offset": o,
-                },
-                separators=(",", ":"),
-            )
-            + "\n"
-            for p, o, b in rows
+            json.dumps({**row, "date": row["date"].isoformat()}, separators=(",", ":")) + "\n"
+            for row in table.to_pylist()
         ).encode()
-    table = pa.Table.from_pydict(
-        {
-            "symbol": [b.symbol for _, _, b in rows],
-            "date": [b.date for _, _, b in rows],
-            "open": [b.open for _, _, b in rows],
-            "high": [b.high for _, _, b in rows],
-            "low": [b.low for _, _, b in rows],
-            "close": [b.close for _, _, b in rows],
-            "volume": [b.volume for _, _, b in rows],
-            "source_file": [b.source_file for _, _, b in rows],
-            "source_line": [b.source_line for _, _, b in rows],
-            "kafka_partition": [p for p, _, _ in rows],
-            "kafka_offset": [o for _, o, _ in rows],
-        },
-        schema=SCHEMA,
-    )
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="snappy")
+    # One chunk per column: the writer's page boundaries then do not depend on how the rows arrived.
+    pq.write_table(table.combine_chunks(), buf, compression="snappy", use_dictionary=DICTIONARY_COLUMNS)
     return buf.getvalue()

@@ -11,7 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 EXTENSIONS = {"parquet": "parquet", "jsonl": "jsonl"}
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def partition_path(day: date, partition_by: str) -> str:
@@ -20,6 +24,24 @@ def partition_path(day: date, partition_by: str) -> str:
     if partition_by == "year":
         return f"year={day.year:04d}"
     return f"trade_date={day.isoformat()}"
+
+
+def partition_codes(days: pa.Array | pa.ChunkedArray, partition_by: str) -> pa.Array | pa.ChunkedArray:
+    """One int64 per date32: equal exactly where `partition_path` is equal, and `partition_of_code`
+    turns it back into that path (so the path is formatted once per batch, not once per record)."""
+    if partition_by == "month":
+        return pc.add(pc.multiply(pc.year(days), 100), pc.month(days))
+    if partition_by == "year":
+        return pc.year(days)
+    return days.cast(pa.int32()).cast(pa.int64())  # days since 1970-01-01
+
+
+def partition_of_code(code: int, partition_by: str) -> str:
+    if partition_by == "month":
+        return partition_path(date(code // 100, code % 100, 1), partition_by)
+    if partition_by == "year":
+        return partition_path(date(code, 1, 1), partition_by)
+    return partition_path(date.fromordinal(code + _EPOCH_ORDINAL), partition_by)
 
 
 def object_key(table: str, hive: str, topic: str, partition: int, first_offset: int, fmt: str) -> str:
