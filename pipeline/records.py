@@ -6,6 +6,7 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 # Kafka message key and JSON value schema version; bump when a field changes meaning.
 SCHEMA_VERSION = 1
@@ -79,6 +80,116 @@ class StockBar:
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _json_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 _INF = math.inf
+
+
+class ColumnEncoder:
+    """`StockBar.to_json` and `key` for many bars at once, from Arrow columns: the same bytes.
+
+    A batch has one row per bar: `day` (int32, days since 1970-01-01), `rank` (int32: which
+    stream, i.e. which symbol and source file), `open`/`high`/`low`/`close` (float64), `volume`
+    (int64), `line` (int32), and `json` (binary): the value already encoded, or null to encode it
+    here. Floats are written by Arrow's shortest round-trip formatter: the digits repr writes, and
+    in the same fixed notation from 1e-4 up to 1e10 (tests/test_records_columns.py pins it), except that
+    Arrow writes a whole number without ".0". Rows with a price outside that range are encoded by
+    `StockBar.to_json`, as are a few rows with whole prices (many get ".0" added column-wise).
+    """
+
+    def __init__(self, symbols: list[str], files: list[str]) -> None:
+        import pyarrow as pa
+
+        self.symbols = symbols
+        self.files = files
+        self.keys = [symbol.encode() for symbol in symbols]
+        # The value, in pieces: head[rank], date[day], open, high, low, close, volume, event[day],
+        # source[rank], line, '"}'; the constant text is folded into the per-rank and per-day pieces.
+        self._head = pa.array([f'{{"v":{SCHEMA_VERSION},"symbol":{_json_str(s)},"date":"' for s in symbols])
+        self._source = pa.array([f',"source":{_json_str(f"{f}:")[:-1]}' for f in files])
+        self._first_day = 0
+        self._dates: Any = pa.array([], pa.string())  # per day from _first_day: 'YYYY-MM-DD","open":'
+        self._events: Any = pa.array([], pa.string())  # per day: ',"event_time":<ms>'
+
+    def encode(self, batch: Any) -> tuple[list[bytes], list[bytes]]:
+        """(keys, values) of every row of `batch` (a pyarrow RecordBatch), in row order."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        n = batch.num_rows
+        rank, day, given = batch.column("rank"), batch.column("day"), batch.column("json")
+        o, h, lo, c = prices = [batch.column(name) for name in ("open", "high", "low", "close")]
+        # Rows left to StockBar.to_json: a price where Arrow's notation may differ from repr's.
+        odd = pc.or_(
+            pc.less(pc.min_element_wise(o, h, lo, c), 1e-4),
+            pc.greater_equal(pc.max_element_wise(o, h, lo, c), 1e10),
+        )
+        texts = []
+        for x in prices:
+            text = pc.cast(x, pa.string())
+            whole = pc.equal(x, pc.floor(x))  # repr writes 5.0 as "5.0", Arrow as "5"
+            count = pc.sum(whole).as_py() or 0
+            if count * 64 > n:
+                text = pc.replace_with_mask(
+                    text, whole, pc.binary_join_element_wise(pc.filter(text, whole), ".0", "")
+                )
+            elif count:
+                odd = pc.or_(odd, whole)
+            texts.append(text)
+        index = pc.subtract(day, self._cover(pc.min(day).as_py(), pc.max(day).as_py()))
+        joined = pc.binary_join_element_wise(
+            pc.take(self._head, rank),
+            pc.take(self._dates, index),
+            texts[0],
+            ',"high":',
+            texts[1],
+            ',"low":',
+            texts[2],
+            ',"close":',
+            texts[3],
+            ',"volume":',
+            pc.cast(batch.column("volume"), pa.string()),
+            pc.take(self._events, index),
+            pc.take(self._source, rank),
+            pc.cast(batch.column("line"), pa.string()),
+            '"}',
+            "",
+        )
+        values = pc.coalesce(given, pc.cast(joined, pa.binary())).to_pylist()
+        ranks = rank.to_pylist()
+        odd = pc.and_(odd, pc.is_null(given))
+        if pc.any(odd).as_py():
+            for i in pc.indices_nonzero(odd).to_pylist():
+                values[i] = self.bar(batch, i).to_json()
+        return list(map(self.keys.__getitem__, ranks)), values
+
+    def _cover(self, first: int | None, last: int | None) -> int:
+        """Make the per-day pieces cover days first..last; returns the day of piece 0."""
+        import pyarrow as pa
+
+        have = len(self._dates)
+        if first is None or last is None or (self._first_day <= first and last < self._first_day + have):
+            return self._first_day
+        # Extended a year back and ten ahead of what is needed, so a replay rebuilds them rarely.
+        lo = min(first, self._first_day) - 366 if have else first - 366
+        hi = max(last, self._first_day + have - 1) + 3653 if have else last + 3653
+        days = range(lo, hi + 1)
+        self._dates = pa.array([f'{date.fromordinal(_EPOCH_ORDINAL + d).isoformat()}","open":' for d in days])
+        self._events = pa.array([f',"event_time":{d * 86_400_000}' for d in days])
+        self._first_day = lo
+        return lo
+
+    def bar(self, batch: Any, i: int) -> StockBar:
+        """Row `i` of `batch` as a StockBar."""
+        row = batch.slice(i, 1).to_pylist()[0]
+        return StockBar(
+            self.symbols[row["rank"]],
+            date.fromordinal(_EPOCH_ORDINAL + row["day"]),
+            row["open"],
+            row["high"],
+            row["low"],
+            row["close"],
+            row["volume"],
+            self.files[row["rank"]],
+            row["line"],
+        )
 
 
 class BadMessage(ValueError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pipeline.kafka.base import (
     ConsumerClient,
     DeliveryCallback,
+    DeliveryReports,
     Message,
     ProducerClient,
     TopicPartition,
@@ -40,6 +41,7 @@ def make_consumer(
 __all__ = [
     "ConsumerClient",
     "DeliveryCallback",
+    "DeliveryReports",
     "Message",
     "ProducerClient",
     "TopicPartition",

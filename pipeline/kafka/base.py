@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from itertools import repeat, starmap
 
 TopicPartition = tuple[str, int]
 
@@ -21,12 +24,53 @@ class Message:
     value: bytes | None
 
 
+@dataclass
+class DeliveryReports:
+    """Where `ProducerClient.send_many` files the delivery report of each record, by record number.
+
+    Backends append (from `poll`/`flush`, or a client's I/O thread); the caller `drain`s. Deques, so
+    an append never races a drain.
+    """
+
+    delivered: deque[int] = field(default_factory=deque)
+    failed: deque[tuple[int, str]] = field(default_factory=deque)
+
+    def drain(self) -> tuple[list[int], list[tuple[int, str]]]:
+        """The reports filed since the last drain: (delivered numbers, [(number, error), ...])."""
+        # popleft len() times, not copy-and-clear: an append may come in meanwhile (kafka-python)
+        ok, bad = self.delivered, self.failed
+        return list(starmap(ok.popleft, repeat((), len(ok)))), list(
+            starmap(bad.popleft, repeat((), len(bad)))
+        )
+
+    def callback(self, seq: int) -> DeliveryCallback:
+        """A `send` callback that files record `seq`'s report here."""
+        return partial(_file_report, self.delivered.append, self.failed.append, seq)
+
+
+def _file_report(
+    delivered: Callable[[int], None], failed: Callable[[tuple[int, str]], None], seq: int, error: str | None
+) -> None:
+    if error is None:
+        delivered(seq)
+    else:
+        failed((seq, error))
+
+
 class ProducerClient(ABC):
     """acks=all, retries and compression are the backends' defaults; see each backend."""
 
     @abstractmethod
     def send(self, topic: str, key: bytes, value: bytes, on_delivery: DeliveryCallback) -> None:
         """Queue one record; `on_delivery` fires exactly once, from `poll` or `flush`."""
+
+    def send_many(
+        self, topic: str, keys: Sequence[bytes], values: Sequence[bytes], first: int, reports: DeliveryReports
+    ) -> None:
+        """Queue records numbered `first`, `first + 1`, ...; each one's delivery report is filed in
+        `reports` exactly once, from `poll` or `flush`. Backends may override it with a cheaper loop."""
+        for seq, key, value in zip(range(first, first + len(values)), keys, values, strict=True):
+            self.send(topic, key, value, reports.callback(seq))
 
     @abstractmethod
     def poll(self) -> None:

@@ -19,12 +19,12 @@ import hashlib
 import json
 import threading
 import time
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from pathlib import Path
 
 from pipeline.atomic import write_atomic
 from pipeline.errors import PipelineError
-from pipeline.kafka import DeliveryCallback
 
 FORMAT_VERSION = 1
 SAVE_EVERY_S = 2.0
@@ -63,10 +63,11 @@ class Checkpoint:
         self.source = str(source.resolve())
         self.topic = topic
         self.fingerprint = fingerprint
-        self.watermark = 0  # every record number below this one was delivered
-        self.beyond: set[int] = set()  # delivered record numbers >= watermark
+        self._watermark = 0  # every record number below this one was delivered
+        self._beyond: list[int] = []  # delivered record numbers above the watermark, sorted
+        self._marks: list[int] = []  # delivered numbers not yet folded into the two above
         self.complete = False
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._last_save = time.monotonic()
 
     @classmethod
@@ -93,38 +94,56 @@ class Checkpoint:
                 f"the source files changed since checkpoint {path} was written",
                 "run without --resume to replay everything (the sink's lake then needs a fresh topic)",
             )
-        cp.watermark = int(data["watermark"])
-        cp.beyond = {n for first, last in data.get("delivered_beyond", []) for n in range(first, last + 1)}
+        cp._watermark = int(data["watermark"])
+        cp.mark_many([n for first, last in data.get("delivered_beyond", []) for n in range(first, last + 1)])
         cp.complete = bool(data.get("complete", False))
         return cp
 
     @property
+    def watermark(self) -> int:
+        """Every record number below this one was delivered."""
+        with self._lock:
+            self._fold()
+            return self._watermark
+
+    @property
+    def beyond(self) -> set[int]:
+        """The delivered record numbers above the watermark."""
+        with self._lock:
+            self._fold()
+            return set(self._beyond)
+
+    @property
     def delivered_count(self) -> int:
         with self._lock:
-            return self.watermark + len(self.beyond)
+            self._fold()
+            return self._watermark + len(self._beyond)
 
     def delivered(self, seq: int) -> bool:
         with self._lock:
-            return seq < self.watermark or seq in self.beyond
+            self._fold()
+            i = bisect_left(self._beyond, seq)
+            return seq < self._watermark or (i < len(self._beyond) and self._beyond[i] == seq)
 
     def mark(self, seq: int) -> None:
+        self.mark_many([seq])
+
+    def mark_many(self, seqs: list[int]) -> None:
+        """Record these record numbers as delivered (cheap: they are folded in when next read)."""
         with self._lock:
-            if seq < self.watermark:
-                return
-            self.beyond.add(seq)
-            while self.watermark in self.beyond:
-                self.beyond.discard(self.watermark)
-                self.watermark += 1
+            self._marks += seqs
 
-    def callback(self, seq: int, report: DeliveryCallback) -> DeliveryCallback:
-        """Wrap a delivery report: a success also marks record `seq` delivered."""
-
-        def on_delivery(error: str | None) -> None:
-            if error is None:
-                self.mark(seq)
-            report(error)
-
-        return on_delivery
+    def _fold(self) -> None:
+        """Fold the marks in: the watermark moves up over every number delivered without a gap."""
+        if not self._marks:
+            return
+        watermark = self._watermark
+        numbers = sorted({n for n in self._beyond + self._marks if n >= watermark})
+        self._marks = []
+        # numbers[i] >= watermark + i, with equality exactly as long as there is no gap before i
+        gapless = bisect_right(range(len(numbers)), 0, key=lambda i: numbers[i] - i - watermark)
+        self._watermark = watermark + gapless
+        self._beyond = numbers[gapless:]
 
     def save_if_due(self) -> None:
         if time.monotonic() - self._last_save >= SAVE_EVERY_S:
@@ -133,14 +152,15 @@ class Checkpoint:
     def save(self, complete: bool = False) -> None:
         """Write atomically (temp file, fsync, rename): a crash leaves the old or the new checkpoint."""
         with self._lock:
+            self._fold()
             data = {
                 "version": FORMAT_VERSION,
                 "source": self.source,
                 "topic": self.topic,
                 "fingerprint": self.fingerprint,
-                "watermark": self.watermark,
-                "delivered_beyond": _ranges(self.beyond),
-                "delivered": self.watermark + len(self.beyond),
+                "watermark": self._watermark,
+                "delivered_beyond": _ranges(self._beyond),
+                "delivered": self._watermark + len(self._beyond),
                 "complete": complete,
                 "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }

@@ -90,7 +90,7 @@ def run_produce(
         with ProgressReporter(f"produce {settings.topic}", total, enabled=show_progress) as progress:
             status = StatusWriter(settings.state_dir, "producer", settings.topic)
             report = replay(
-                sources.bars(),
+                sources.batches(),
                 producer,
                 settings.topic,
                 pacer,

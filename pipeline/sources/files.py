@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from pipeline.errors import PipelineError
 
-MERGE_BUFFER_BYTES = 64 << 20
+MERGE_BUFFER_BYTES = 32 << 20
 MAX_CHUNK = 256 << 10
 MIN_CHUNK = 4 << 10
 SOURCE_SUFFIXES = (".txt", ".csv")
@@ -42,71 +43,131 @@ class SourceFile:
 
     def lines(self, chunk: int = MAX_CHUNK) -> Iterator[tuple[int, str]]:
         """Yield (line number, text without line ending) for every line, 1-based."""
-        raw = self._zip_chunks() if self.archive else self._file_chunks(chunk)
-        yield from _split_lines(raw, self.name)
+        for first, block in self.blocks(chunk):
+            for number, text in enumerate(block.split("\n"), first):
+                yield number, text[:-1] if text.endswith("\r") else text
+
+    def blocks(self, chunk: int = MAX_CHUNK) -> Iterator[tuple[int, str]]:
+        """Yield (number of its first line, text) per read: the complete lines read so far, joined by
+        "\n", each still ending in "\r" where the file has CRLF line ends (`lines` strips one).
+        Between two reads only the unfinished last line is kept."""
+        return _Blocks(self._reader(chunk))
 
     def newline_count(self) -> int:
         """Number of line endings, counted on raw bytes (fast; used for progress totals)."""
-        raw = self._zip_chunks() if self.archive else self._file_chunks(MAX_CHUNK)
-        return sum(data.count(b"\n") for data in raw)
+        read = self._reader(MAX_CHUNK)
+        total = 0
+        while data := read():
+            total += data.count(b"\n")
+        return total
 
-    def _file_chunks(self, chunk: int) -> Iterator[bytes]:
+    def _reader(self, chunk: int) -> Callable[[], bytes]:
+        """A function returning the next bytes of the file, b"" at its end; raises UnreadableFile."""
+        if self.archive is not None:
+            assert self.member is not None
+            return _ZipReader(self.archive, self.member)
         assert self.path is not None
+        return _FileReader(self.path, chunk, self.problem)
+
+
+class _FileReader:
+    """Reads a file `chunk` bytes at a time, open only during each read (thousands are read at once)."""
+
+    def __init__(self, path: Path, chunk: int, problem: str | None) -> None:
+        self.path, self.chunk, self.problem = path, chunk, problem
+        self.offset = 0
+        self.done = False
+
+    def __call__(self) -> bytes:
         if self.problem is not None:
             raise UnreadableFile(self.problem)
-        offset = 0
-        while True:
-            try:
-                with self.path.open("rb") as fh:
-                    fh.seek(offset)
-                    data = fh.read(chunk)
-            except OSError as exc:
-                raise UnreadableFile(f"cannot read ({exc.strerror or exc})") from None
-            if not data:
-                return
-            offset += len(data)
-            yield data
-
-    def _zip_chunks(self) -> Iterator[bytes]:
-        assert self.archive is not None and self.member is not None
+        if self.done:
+            return b""
         try:
-            with self.archive.open(self.member) as fh:
-                while data := fh.read(MIN_CHUNK * 4):
-                    yield data
+            with self.path.open("rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read(self.chunk)
+        except OSError as exc:
+            raise UnreadableFile(f"cannot read ({exc.strerror or exc})") from None
+        self.offset += len(data)
+        # A buffered read of a regular file returns less than asked only at its end: no need to
+        # open it once more to find nothing.
+        self.done = len(data) < self.chunk
+        return data
+
+
+class _ZipReader:
+    """Reads a zip member; members share the zip's one file handle."""
+
+    def __init__(self, archive: zipfile.ZipFile, member: str) -> None:
+        self.archive, self.member = archive, member
+        self.fh: IO[bytes] | None = None
+        self.done = False
+
+    def __call__(self) -> bytes:
+        if self.done:
+            return b""
+        try:
+            if self.fh is None:
+                self.fh = self.archive.open(self.member)
+            data = self.fh.read(MIN_CHUNK * 4)
         except (OSError, zipfile.BadZipFile) as exc:
+            self._close()
             raise UnreadableFile(f"cannot read from zip ({exc})") from None
+        if not data:
+            self._close()
+        return data
+
+    def _close(self) -> None:
+        self.done = True
+        if self.fh is not None:
+            self.fh.close()
+            self.fh = None
 
 
-def _split_lines(chunks: Iterator[bytes], name: str) -> Iterator[tuple[int, str]]:
-    pending = b""
-    number = 0
-    first = True
-    for data in chunks:
-        if first:
-            if b"\x00" in data[:8192]:
-                raise UnreadableFile("is a binary file, not CSV text")
-            if data.startswith(b"\xef\xbb\xbf"):
-                data = data[3:]
-            first = False
-        pending += data
-        cut = pending.rfind(b"\n")
-        if cut < 0:
-            continue
-        # One decode per chunk, not per line: b"\n" never occurs inside a UTF-8 sequence, so this
-        # gives the same text (and the same replacement characters) as decoding line by line.
-        block = pending[:cut].decode("utf-8", errors="replace")
-        pending = pending[cut + 1 :]
-        for text in block.split("\n"):
-            number += 1
-            yield number, text[:-1] if text.endswith("\r") else text
-    if pending:
-        yield number + 1, _decode(pending)
+class _Blocks(Iterator[tuple[int, str]]):
+    """`SourceFile.blocks`: an iterator object rather than a generator, so that nothing but the
+    unfinished last line stays referenced between two reads (thousands of these are open at once)."""
 
+    def __init__(self, read: Callable[[], bytes]) -> None:
+        self._read = read
+        self._pending = b""
+        self._number = 1
+        self._first = True
+        self._done = False
 
-def _decode(raw: bytes) -> str:
-    if raw.endswith(b"\r"):
-        raw = raw[:-1]
-    return raw.decode("utf-8", errors="replace")
+    def __next__(self) -> tuple[int, str]:
+        while not self._done:
+            try:
+                data = self._read()
+            except UnreadableFile:
+                self._done = True
+                raise
+            if not data:
+                self._done = True
+                break
+            if self._first:
+                self._first = False
+                if b"\x00" in data[:8192]:
+                    self._done = True
+                    raise UnreadableFile("is a binary file, not CSV text")
+                if data.startswith(b"\xef\xbb\xbf"):
+                    data = data[3:]
+            pending = self._pending + data if self._pending else data
+            cut = pending.rfind(b"\n")
+            if cut < 0:
+                self._pending = pending
+                continue
+            self._pending = pending[cut + 1 :]
+            number = self._number
+            self._number += pending.count(b"\n", 0, cut) + 1
+            # One decode per chunk, not per line: b"\n" never occurs inside a UTF-8 sequence, so this
+            # gives the same text (and the same replacement characters) as decoding line by line.
+            return number, pending[:cut].decode("utf-8", errors="replace")
+        if self._pending:
+            pending, self._pending = self._pending, b""
+            return self._number, pending.decode("utf-8", errors="replace")
+        raise StopIteration
 
 
 def discover(root: Path) -> list[SourceFile]:

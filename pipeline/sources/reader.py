@@ -52,7 +52,52 @@ def _header(src: SourceFile, lines: Iterator[tuple[int, str]], rejects: Rejects)
     return None
 
 
-def _stream(
+class RowChecker:
+    """The checks every data line of one stream goes through, in order: a repeated header, the row
+    itself (`parse_row`), then its date against the stream's previous good row. A failing line is
+    reported to `rejects` with its file:line and reason."""
+
+    def __init__(self, src: SourceFile, header: Header, rejects: Rejects, counts: ReadCounts, latest: date):
+        self.src = src
+        self.header = header
+        self.rejects = rejects
+        self.counts = counts
+        self.latest = latest
+        self.previous: date | None = None  # date of the last good row
+
+    def check(self, number: int, text: str, fields: list[str], symbol: str) -> StockBar | None:
+        """The line's bar, or None when it is rejected (`text` is not blank)."""
+        self.counts.rows_read += 1
+        header, previous = self.header, self.previous
+        try:
+            # A repeated header: its first column names the first header column (cheap pre-check).
+            if normalise(fields[0]) == header.columns[0] and is_header_line(text, header):
+                raise RowError("repeated header line")
+            bar = parse_row(fields, header, symbol, self.src.name, number, self.latest)
+            if previous is not None and bar.date <= previous:
+                kind = "duplicate date" if bar.date == previous else "date goes backwards"
+                raise RowError(f"{kind} for {symbol} ({bar.date} after {previous})")
+        except RowError as exc:
+            self.rejects.row(self.src.name, number, str(exc), text)
+            return None
+        self.previous = bar.date
+        self.counts.rows_good += 1
+        return bar
+
+    def check_block(self, first: int, block: str, symbol: str) -> list[StockBar]:
+        """Every line of a block (`SourceFile.blocks`) of a single-symbol file: its good bars."""
+        bars = []
+        for number, text in enumerate(block.split("\n"), first):
+            if text.endswith("\r"):
+                text = text[:-1]
+            if text.strip():
+                bar = self.check(number, text, text.split(","), symbol)
+                if bar is not None:
+                    bars.append(bar)
+        return bars
+
+
+def bar_stream(
     src: SourceFile,
     chunk: int,
     rejects: Rejects,
@@ -69,7 +114,7 @@ def _stream(
         if symbol is None:
             symbol_of_file = symbol_from_filename(src.name)
         sym_col = header.index.get("index")
-        previous: date | None = None
+        rows = RowChecker(src, header, rejects, counts, latest)
         for number, text in lines:
             if not text.strip():
                 continue
@@ -81,21 +126,9 @@ def _stream(
                 row_symbol = symbol
             else:
                 row_symbol = symbol_of_file
-            counts.rows_read += 1
-            try:
-                # A repeated header: its first column names the first header column (cheap pre-check).
-                if normalise(fields[0]) == header.columns[0] and is_header_line(text, header):
-                    raise RowError("repeated header line")
-                bar = parse_row(fields, header, row_symbol, src.name, number, latest)
-                if previous is not None and bar.date <= previous:
-                    kind = "duplicate date" if bar.date == previous else "date goes backwards"
-                    raise RowError(f"{kind} for {row_symbol} ({bar.date} after {previous})")
-            except RowError as exc:
-                rejects.row(src.name, number, str(exc), text)
-                continue
-            previous = bar.date
-            counts.rows_good += 1
-            yield bar
+            bar = rows.check(number, text, fields, row_symbol)
+            if bar is not None:
+                yield bar
     except UnreadableFile as exc:
         rejects.file(src.name, str(exc))
 
@@ -133,12 +166,24 @@ def _index_symbols(src: SourceFile, chunk: int, rejects: Rejects, counts: ReadCo
     return list(symbols)
 
 
-def open_streams(
+@dataclass(frozen=True)
+class StreamSpec:
+    """One stream of the merge: a single-symbol (Kaggle) file, or one symbol of a multi-symbol file."""
+
+    src: SourceFile
+    symbol: str | None = None  # None: the file's symbol, from its name
+
+    @property
+    def symbol_name(self) -> str:
+        return self.symbol if self.symbol is not None else symbol_from_filename(self.src.name)
+
+
+def plan_streams(
     files: list[SourceFile], chunk: int, rejects: Rejects, counts: ReadCounts
-) -> list[Iterator[StockBar]]:
-    """One lazy bar stream per (file, symbol)."""
-    latest = latest_allowed_date()
-    streams: list[Iterator[StockBar]] = []
+) -> list[StreamSpec]:
+    """The merge's streams, in merge order (ties in date and symbol go to the earlier stream); files
+    that cannot be read, or have no known header, are reported here."""
+    streams: list[StreamSpec] = []
     for src in files:
         counts.files += 1
         if src.size == 0:
@@ -151,11 +196,21 @@ def open_streams(
                 counts.empty_files += 1  # only blank lines
             continue
         if layout is Layout.KAGGLE:
-            streams.append(_stream(src, chunk, rejects, counts, None, latest))
+            streams.append(StreamSpec(src))
         else:
-            for symbol in _index_symbols(src, chunk, rejects, counts):
-                streams.append(_stream(src, chunk, rejects, counts, symbol, latest))
+            streams += [StreamSpec(src, symbol) for symbol in _index_symbols(src, chunk, rejects, counts)]
     return streams
+
+
+def open_streams(
+    files: list[SourceFile], chunk: int, rejects: Rejects, counts: ReadCounts
+) -> list[Iterator[StockBar]]:
+    """One lazy bar stream per (file, symbol)."""
+    latest = latest_allowed_date()
+    return [
+        bar_stream(spec.src, chunk, rejects, counts, spec.symbol, latest)
+        for spec in plan_streams(files, chunk, rejects, counts)
+    ]
 
 
 def _peek_layout(src: SourceFile, rejects: Rejects) -> Layout | None:
