@@ -69,7 +69,10 @@ TOOLS: dict[str, tuple[str, ...]] = {
     "kafka-dump-log.sh": ("org.apache.kafka.tools.DumpLogSegments", "kafka.tools.DumpLogSegments"),
 }
 #: Main classes the hand-written scripts run; the build fails when the libs lack one.
-SERVER_CLASSES = {4: ("kafka.Kafka",), 3: ("kafka.Kafka", "org.apache.zookeeper.server.quorum.QuorumPeerMain")}
+SERVER_CLASSES = {
+    4: ("kafka.Kafka",),
+    3: ("kafka.Kafka", "org.apache.zookeeper.server.quorum.QuorumPeerMain"),
+}
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ def dist_name(version: str, scala: str = SCALA) -> str:
 def major(version: str) -> int:
     match = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", version)
     if match is None:
-        raise PipelineError(f"Kafka version '{version}' is not MAJOR.MINOR.PATCH", "give a version like 4.1.1")
+        raise PipelineError(f"Kafka version '{version}' is not MAJOR.MINOR.PATCH", "give one like 4.1.1")
     value = int(match.group(1))
     if value not in (3, 4):
         raise PipelineError(f"Kafka {version} is not supported here", "build a 3.x or 4.x version")
@@ -147,7 +150,7 @@ def _mvn_copy(deps: list[tuple[str, str, str]], libs: Path, work: Path, log: Pat
         tail = [ln for ln in log.read_text(errors="replace").splitlines() if "ERROR" in ln][:1]
         raise PipelineError(
             f"mvn could not resolve {wanted} ({tail[0].strip()[:300] if tail else 'see ' + str(log)})",
-            "check that Maven Central is reachable (proxy settings in ~/.m2/settings.xml) and the version exists",
+            "check that Maven Central is reachable (proxy: ~/.m2/settings.xml) and the version exists",
         )
 
 
@@ -192,7 +195,8 @@ def _resolve_libs(version: str, libs: Path, work: Path, log: Path) -> None:
             ("com.fasterxml.jackson.dataformat", "jackson-dataformat-yaml", jackson),
         ]
         _mvn_copy(extra, libs, work, log)
-    bindings = sorted(j.name for j in libs.glob("*.jar") if re.match(r"(slf4j-reload4j|log4j-slf4j-impl)-", j.name))
+    binding = re.compile(r"(slf4j-reload4j|log4j-slf4j-impl)-")
+    bindings = sorted(j.name for j in libs.glob("*.jar") if binding.match(j.name))
     if len(bindings) != 1:
         raise PipelineError(
             f"Kafka {version} libs hold {len(bindings)} SLF4J bindings ({bindings}); expected exactly one",
@@ -204,9 +208,9 @@ def _write_bin(version: str, root: Path, classes: set[str]) -> None:
     bin_dir = root / "bin"
     bin_dir.mkdir()
     server_log4j = (
-        '-Dlog4j2.configurationFile=$bin/../config/log4j2.yaml'
+        "-Dlog4j2.configurationFile=$bin/../config/log4j2.yaml"
         if major(version) >= 4
-        else '-Dlog4j.configuration=file:$bin/../config/log4j.properties'
+        else "-Dlog4j.configuration=file:$bin/../config/log4j.properties"
     )
     scripts = ["kafka-run-class.sh", "kafka-server-start.sh", "kafka-server-stop.sh"]
     if major(version) < 4:
@@ -330,7 +334,9 @@ def unpack(dist: Distribution, into: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.local.kafka_dist", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline.local.kafka_dist", description=(__doc__ or "").split("\n")[0]
+    )
     parser.add_argument("versions", nargs="*", default=list(TESTED_VERSIONS))
     parser.add_argument("--out", type=Path, default=Path(".cache/kafka-dist"))
     parser.add_argument("--force", action="store_true", help="rebuild even when the cache is current")
