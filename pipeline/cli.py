@@ -281,6 +281,15 @@ def local_up(
     storage: Annotated[str, typer.Option(help="tansu storage engine URL.")] = "memory://tansu/",
     topic: TopicOpt = None,
     partitions: Annotated[int, typer.Option(min=1, help="Partitions of the pipeline topic.")] = 3,
+    kafka: Annotated[
+        bool,
+        typer.Option(
+            "--kafka",
+            help="Run real Apache Kafka (one KRaft node, data kept under the state dir) instead of tansu; "
+            "built from Maven Central on first use (needs Java 17+ and Maven).",
+        ),
+    ] = False,
+    kafka_version: Annotated[str, typer.Option(help="Kafka version for --kafka.")] = "4.1.1",
     config: ConfigOpt = None,
 ) -> None:
     """Start the local broker and create the pipeline topic."""
@@ -290,12 +299,12 @@ def local_up(
 
     settings = _settings(config, topic=topic)
     broker = LocalBroker(settings.state_dir, port=port)
-    started = broker.up(storage=storage)
+    started = broker.up(storage=storage, kind="kafka" if kafka else "tansu", kafka_version=kafka_version)
     ensure_topic(broker.address, settings.topic, partitions)
     if not settings.lake.startswith("s3://"):
         open_lake(settings.lake).check_writable()  # the local lake: created and known writable
     typer.echo(
-        f"local broker {'started' if started else 'already running'} on {broker.address} "
+        f"local broker ({broker.kind}) {'started' if started else 'already running'} on {broker.address} "
         f"(topic {settings.topic}); log: {broker.log_file}; lake: {settings.lake}"
     )
 
@@ -324,7 +333,7 @@ def local_status(config: ConfigOpt = None) -> None:
         typer.echo("local broker: not running (start it with `stockpipe local up`)")
         raise typer.Exit(3)
     typer.echo(
-        f"local broker: running, pid {st.pid}, {st.address}, "
+        f"local broker: {st.kind} running, pid {st.pid}, {st.address}, "
         f"{'answering' if st.answering else 'NOT answering'}; log: {st.log}"
     )
     if not st.answering:

@@ -1,8 +1,15 @@
-"""`stockpipe local up|down|status`: the local Kafka-protocol broker (tansu) on 127.0.0.1.
+"""`stockpipe local up|down|status`: the local broker on 127.0.0.1.
 
-Its pid file and log live under `<state_dir>/broker/`. Storage is in memory by default (a local
-demo needs nothing more; `down` discards the topics); `--storage s3://BUCKET/` with an S3 endpoint
-in the environment keeps data across restarts.
+Two kinds, one interface:
+- `tansu` (the default, what `make demo` runs): a Kafka-protocol broker in one verified static binary,
+  ready in milliseconds, nothing else to install. Storage is in memory by default (`down` discards the
+  topics); `--storage s3://BUCKET/` with an S3 endpoint in the environment keeps data across restarts.
+  It is not Kafka: no replication, and the faults listed in docs/guarantees.md.
+- `kafka` (`stockpipe local up --kafka`): real Apache Kafka, one KRaft node (broker + controller),
+  assembled from Maven Central on first use (needs Java 17+ and Maven; pipeline/local/kafka_dist.py).
+  Its data lives under `<state_dir>/broker/kafka/` and survives `down` and `up`.
+
+The pid file and logs live under `<state_dir>/broker/`.
 """
 
 from __future__ import annotations
@@ -19,6 +26,10 @@ from pipeline.errors import PipelineError
 from pipeline.local.tansu import tansu_binary
 
 DEFAULT_PORT = 9092
+KINDS = ("tansu", "kafka")
+#: Where `--kafka` keeps the distributions it builds (STOCKPIPE_KAFKA_DIST_DIR overrides).
+DEFAULT_DIST_DIR = Path.home() / ".cache" / "stockpipe" / "kafka-dist"
+DEFAULT_KAFKA_VERSION = "4.1.1"
 
 
 def port_answers(host: str, port: int, timeout_s: float = 0.2) -> bool:
@@ -84,6 +95,11 @@ class BrokerStatus:
     address: str
     answering: bool
     log: Path
+    kind: str = "tansu"
+
+
+#: What the command line of each kind's process contains (a reused pid does not pass for ours).
+_CMDLINE_MARK = {"tansu": b"tansu", "kafka": b"kafka.Kafka"}
 
 
 class LocalBroker:
@@ -91,35 +107,51 @@ class LocalBroker:
         self.dir = Path(state_dir) / "broker"
         self.host = host
         self.port = port
-        self.pid_file = self.dir / "tansu.pid"
-        self.log_file = self.dir / "tansu.log"
+        self.pid_file = self.dir / "broker.pid"
+        self.kind = "tansu"
 
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def log_file(self) -> Path:
+        return (
+            self.dir / "tansu.log"
+            if self.kind == "tansu"
+            else self.dir / "kafka" / "node-1" / "logs" / "server.log"
+        )
+
     def _pid(self) -> int | None:
         try:
             text = self.pid_file.read_text().split()
-            pid, port = int(text[0]), int(text[1])
+            pid, port, kind = int(text[0]), int(text[1]), text[2] if len(text) > 2 else "tansu"
         except (FileNotFoundError, ValueError, IndexError):
             return None
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             return None
-        if b"tansu" not in cmdline:
+        if _CMDLINE_MARK.get(kind, b"\0") not in cmdline:
             return None  # the pid was reused by something else
-        self.port = port
+        self.port, self.kind = port, kind
         return pid
 
     def status(self) -> BrokerStatus:
         pid = self._pid()
         answering = pid is not None and port_answers(self.host, self.port)
-        return BrokerStatus(pid is not None, pid, self.address, answering, self.log_file)
+        return BrokerStatus(pid is not None, pid, self.address, answering, self.log_file, self.kind)
 
-    def up(self, storage: str = "memory://tansu/", timeout_s: float = 15.0) -> bool:
+    def up(
+        self,
+        storage: str = "memory://tansu/",
+        timeout_s: float = 15.0,
+        kind: str = "tansu",
+        kafka_version: str = DEFAULT_KAFKA_VERSION,
+    ) -> bool:
         """Start the broker unless ours is already running; return True when it was started."""
+        if kind not in KINDS:
+            raise ValueError(f"kind {kind!r} is not one of {KINDS}")
         if self._pid() is not None:
             return False
         if not port_free(self.host, self.port):
@@ -128,8 +160,12 @@ class LocalBroker:
                 f"stop it, or run `stockpipe local up --port N` and pass --bootstrap {self.host}:N",
             )
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.kind = kind
+        if kind == "kafka":
+            self._up_kafka(kafka_version)
+            return True
         proc = spawn_tansu(self.host, self.port, storage, self.log_file, cwd=self.dir)
-        self.pid_file.write_text(f"{proc.pid} {self.port}\n")
+        self.pid_file.write_text(f"{proc.pid} {self.port} tansu\n")
         if not wait_until(lambda: proc.poll() is not None or port_answers(self.host, self.port), timeout_s):
             proc.kill()
             raise PipelineError(
@@ -143,7 +179,42 @@ class LocalBroker:
             )
         return True
 
-    def down(self, timeout_s: float = 10.0) -> bool:
+    def _up_kafka(self, version: str) -> None:
+        from pipeline.local import kafka_dist
+        from pipeline.local.kafka import KafkaCluster, free_port
+
+        dist_dir = Path(os.environ.get("STOCKPIPE_KAFKA_DIST_DIR") or DEFAULT_DIST_DIR)
+        dist = kafka_dist.build(version, dist_dir)
+        home = kafka_dist.unpack(dist, dist_dir / "unpacked")
+        work = self.dir / "kafka"
+        # The controller port and cluster id are kept, so `up` after `down` reopens the same data.
+        saved = work / "node.txt"
+        try:
+            cport, cluster_id = saved.read_text().split()
+            cport_n = int(cport) if port_free(self.host, int(cport)) else free_port(self.host)
+        except (FileNotFoundError, ValueError):
+            cport_n, cluster_id = free_port(self.host), None
+        cluster = KafkaCluster(
+            home,
+            work,
+            nodes=1,
+            host=self.host,
+            heap="512m",
+            ports=[(self.port, cport_n)],
+            cluster_id=cluster_id,
+        )
+        work.mkdir(parents=True, exist_ok=True)
+        saved.write_text(f"{cport_n} {cluster.cluster_id}\n")
+        try:
+            cluster.start(timeout_s=120)
+        except BaseException:
+            cluster.close()
+            raise
+        proc = cluster.nodes[0].proc
+        assert proc is not None
+        self.pid_file.write_text(f"{proc.pid} {self.port} kafka\n")
+
+    def down(self, timeout_s: float = 30.0) -> bool:
         """Stop our broker; return True when one was running."""
         pid = self._pid()
         if pid is None:
