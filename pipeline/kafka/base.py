@@ -15,6 +15,11 @@ TopicPartition = tuple[str, int]
 DeliveryCallback = Callable[[str | None], None]
 
 
+def heartbeat_interval_ms(session_timeout_ms: int) -> int:
+    """A third of the session timeout (Kafka's advice), so a live member never misses its session."""
+    return max(session_timeout_ms // 3, 500)
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     topic: str

@@ -18,6 +18,7 @@ from pipeline.kafka.base import (
     Message,
     ProducerClient,
     TopicPartition,
+    heartbeat_interval_ms,
 )
 from pipeline.kafka.logs import LIBRDKAFKA, ErrorReporter
 
@@ -123,12 +124,14 @@ class ConfluentConsumer(ConsumerClient):
     def __init__(self, bootstrap: str, group_id: str, topic: str, **options: Any) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
+        session = int(options.pop("session_timeout_ms", 10_000))
         config: dict[str, Any] = {
             "bootstrap.servers": bootstrap,
             "group.id": group_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
-            "session.timeout.ms": int(options.pop("session_timeout_ms", 10_000)),
+            "session.timeout.ms": session,
+            "heartbeat.interval.ms": heartbeat_interval_ms(session),
             "error_cb": self._on_error,
             "logger": LIBRDKAFKA,
         }

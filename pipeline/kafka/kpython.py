@@ -14,7 +14,14 @@ from kafka.errors import KafkaError, KafkaTimeoutError, NoBrokersAvailable
 from kafka.structs import OffsetAndMetadata
 
 from pipeline.errors import PipelineError
-from pipeline.kafka.base import ConsumerClient, DeliveryCallback, Message, ProducerClient, TopicPartition
+from pipeline.kafka.base import (
+    ConsumerClient,
+    DeliveryCallback,
+    Message,
+    ProducerClient,
+    TopicPartition,
+    heartbeat_interval_ms,
+)
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +133,7 @@ class KafkaPythonConsumer(ConsumerClient):
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
             "session_timeout_ms": session,
-            "heartbeat_interval_ms": max(session // 3, 1000),
+            "heartbeat_interval_ms": heartbeat_interval_ms(session),
             "api_version_auto_timeout_ms": 5_000,
         }
         config.update(options.pop("config", {}) or {})

@@ -31,9 +31,12 @@ def topic_partitions(bootstrap: str, topic: str, timeout_s: float = 10) -> int:
 
 
 def ensure_topic(
-    bootstrap: str, topic: str, partitions: int, replication: int = 1, timeout_s: float = 10
+    bootstrap: str, topic: str, partitions: int, replication: int = -1, timeout_s: float = 10
 ) -> bool:
-    """Create `topic` if it does not exist; return True when it was created."""
+    """Create `topic` if it does not exist; return True when it was created.
+
+    `replication` -1 takes the cluster's `default.replication.factor` (3 on a cluster the role built).
+    """
     admin = _admin(bootstrap)
     meta = _metadata(admin, bootstrap, timeout_s)
     if topic in meta.topics and meta.topics[topic].error is None:
