@@ -1,18 +1,21 @@
-"""A real Kafka-protocol broker (tansu) on 127.0.0.1 for integration tests.
+"""Real Apache Kafka on 127.0.0.1 for integration tests (KRaft, built from Maven Central).
 
 Import into conftest.py with `from fixtures_kafka import *  # noqa`.
-- `broker` (session): bootstrap address of a tansu process with in-memory storage on a free port.
-- `topic`: a new, uniquely named topic on it (3 partitions).
-- `group_id`: a new consumer group id. Known fault of the test broker: a group can get stuck for
-  good if a member leaves while it is rebalancing, so every test uses its own group.
-Plain helpers: `start_tansu(...)` for tests that need their own broker (restarts, persistent storage),
-`free_port()`, `wait_for_port(...)`.
+- `kafka_home` (session): the unpacked distribution (pipeline/local/kafka_dist.py; built once per
+  machine under .cache/kafka-dist, which `make setup-test` fills before the tests run).
+- `broker` (session): bootstrap address of one KRaft node (broker + controller) on free ports.
+- `cluster3` (session): a 3-node KRaft cluster (replication factor 3, min.insync.replicas 2) for the
+  tests where replication matters. Tests that stop or kill its nodes start them again before they end.
+- `topic`: a new, uniquely named topic on `broker` (3 partitions).
+- `group_id`: a new consumer group id.
+Plain helpers: `start_cluster(...)` for a test that needs its own cluster, `free_port()`,
+`wait_for_port(...)`, `stop_process(...)`.
 """
 
 from __future__ import annotations
 
+import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -22,23 +25,28 @@ from pathlib import Path
 import pytest
 
 from pipeline.kafka.topics import ensure_topic
-from pipeline.local.broker import spawn_tansu
+from pipeline.local import kafka_dist
+from pipeline.local.kafka import KafkaCluster
+from pipeline.local.kafka import free_port as free_port  # re-exported for the tests
 
-__all__ = ["broker", "group_id", "topic"]
+__all__ = ["broker", "cluster3", "group_id", "kafka_home", "topic"]
 
-#: Group join on the test broker takes about half the session timeout; keep it short in tests.
+ROOT = Path(__file__).resolve().parent.parent
+#: The version the tests run (the newest the roles install).
+KAFKA_VERSION = "4.1.1"
+#: Session timeout for sinks in tests: short, so a killed member's partitions move on quickly.
 TEST_SESSION_TIMEOUT_MS = 6000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def dist_dir() -> Path:
+    return Path(os.environ.get("STOCKPIPE_KAFKA_DIST_DIR", ROOT / ".cache" / "kafka-dist"))
 
 
 def wait_for_port(
     host: str, port: int, timeout_s: float, proc: subprocess.Popen[bytes] | None = None
 ) -> None:
+    import socket
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -51,19 +59,6 @@ def wait_for_port(
     raise TimeoutError(f"{host}:{port} did not open within {timeout_s} s")
 
 
-def start_tansu(
-    log_path: Path,
-    port: int | None = None,
-    storage: str = "memory://tansu/",
-    env: dict[str, str] | None = None,
-) -> tuple[subprocess.Popen[bytes], str]:
-    """Start tansu on 127.0.0.1; returns (process, bootstrap). The caller stops it with `stop_process`."""
-    port = port or free_port()
-    proc = spawn_tansu("127.0.0.1", port, storage, log_path, env=env)
-    wait_for_port("127.0.0.1", port, 15, proc)
-    return proc, f"127.0.0.1:{port}"
-
-
 def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 10) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
@@ -74,12 +69,35 @@ def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 10) -> None:
             proc.wait()
 
 
+def start_cluster(home: Path, workdir: Path, nodes: int = 1, **options: object) -> KafkaCluster:
+    """A started KRaft cluster of `nodes` nodes under `workdir`; the caller closes it."""
+    cluster = KafkaCluster(home, workdir, nodes=nodes, **options)  # type: ignore[arg-type]
+    try:
+        cluster.start(timeout_s=180)
+    except BaseException:
+        cluster.close()
+        raise
+    return cluster
+
+
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("tansu") / "tansu.log"
-    proc, bootstrap = start_tansu(log)
-    yield bootstrap
-    stop_process(proc)
+def kafka_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dist = kafka_dist.build(KAFKA_VERSION, dist_dir())
+    return kafka_dist.unpack(dist, dist_dir() / "unpacked")
+
+
+@pytest.fixture(scope="session")
+def broker(kafka_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    cluster = start_cluster(kafka_home, tmp_path_factory.mktemp("kafka1"), nodes=1)
+    yield cluster.bootstrap
+    cluster.close()
+
+
+@pytest.fixture(scope="session")
+def cluster3(kafka_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
+    cluster = start_cluster(kafka_home, tmp_path_factory.mktemp("kafka3"), nodes=3)
+    yield cluster
+    cluster.close()
 
 
 @pytest.fixture
