@@ -3,18 +3,25 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup setup-test demo test test-python test-roles lint bench lab lab-down lab-status clean
+.PHONY: setup setup-test kafka-dist demo test test-python test-roles lint bench lab lab-down lab-status clean
 
 ## The package and the local broker: all `make demo` needs.
 setup:
 	./scripts/setup.sh local
 
 ## Everything the test suite needs: Python extras, Debian's chromium for the dashboard test,
-## s3rver (npm) for the S3 outage test.
+## s3rver (npm) for the S3 outage test, and real Apache Kafka for every test that needs a broker.
 setup-test:
 	./scripts/setup.sh local,dev,ui,ansible
 	./scripts/setup-browser.sh
 	./tests/s3rver/install.sh
+	$(MAKE) kafka-dist
+
+## Apache Kafka 4.1.1, 4.1.0 (the upgrade test) and 3.9.1 (ZooKeeper mode) in Apache's tarball layout,
+## assembled from Maven Central (needs Java 17 + Maven); cached in .cache/kafka-dist, rebuilt when
+## pipeline/local/kafka_dist.py or its files change.
+kafka-dist: setup
+	$(BIN)/python -m pipeline.local.kafka_dist --out .cache/kafka-dist 4.1.1 4.1.0 3.9.1
 
 ## Generate sample data, replay it through a local broker, sink it to the local lake,
 ## catalog it and run the shipped SQL queries. No AWS, nothing pre-installed.

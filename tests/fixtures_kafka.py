@@ -3,7 +3,7 @@
 Import into conftest.py with `from fixtures_kafka import *  # noqa`.
 - `kafka_home` (session): the unpacked distribution (pipeline/local/kafka_dist.py; built once per
   machine under .cache/kafka-dist, which `make setup-test` fills before the tests run).
-- `broker` (session): bootstrap address of one KRaft node (broker + controller) on free ports.
+- `kafka1` (session): one KRaft node (broker + controller) on free ports; `broker` is its bootstrap.
 - `cluster3` (session): a 3-node KRaft cluster (replication factor 3, min.insync.replicas 2) for the
   tests where replication matters. Tests that stop or kill its nodes start them again before they end.
 - `topic`: a new, uniquely named topic on `broker` (3 partitions).
@@ -29,7 +29,7 @@ from pipeline.local import kafka_dist
 from pipeline.local.kafka import KafkaCluster
 from pipeline.local.kafka import free_port as free_port  # re-exported for the tests
 
-__all__ = ["broker", "cluster3", "group_id", "kafka_home", "topic"]
+__all__ = ["broker", "cluster3", "group_id", "kafka1", "kafka_home", "topic"]
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The version the tests run (the newest the roles install).
@@ -87,10 +87,15 @@ def kafka_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def broker(kafka_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def kafka1(kafka_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaCluster]:
     cluster = start_cluster(kafka_home, tmp_path_factory.mktemp("kafka1"), nodes=1)
-    yield cluster.bootstrap
+    yield cluster
     cluster.close()
+
+
+@pytest.fixture(scope="session")
+def broker(kafka1: KafkaCluster) -> str:
+    return kafka1.bootstrap
 
 
 @pytest.fixture(scope="session")
