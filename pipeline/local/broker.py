@@ -41,7 +41,10 @@ def port_answers(host: str, port: int, timeout_s: float = 0.2) -> bool:
 
 
 def port_free(host: str, port: int) -> bool:
+    """True unless something listens on host:port (connections in TIME_WAIT after a stop do not count,
+    as they do not for the brokers, which bind with SO_REUSEADDR too)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
