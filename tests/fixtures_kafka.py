@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 KAFKA_VERSION = "4.1.1"
 #: Session timeout for sinks in tests: short, so a killed member's partitions move on quickly.
 TEST_SESSION_TIMEOUT_MS = 6000
+#: Test brokers accept sessions down to this (Kafka's default floor is 6 s), for the kill test's churn.
+TEST_MIN_SESSION_TIMEOUT_MS = 1000
 
 
 def dist_dir() -> Path:
@@ -71,7 +73,9 @@ def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 10) -> None:
 
 def start_cluster(home: Path, workdir: Path, nodes: int = 1, **options: object) -> KafkaCluster:
     """A started KRaft cluster of `nodes` nodes under `workdir`; the caller closes it."""
-    cluster = KafkaCluster(home, workdir, nodes=nodes, **options)  # type: ignore[arg-type]
+    overrides = {"group.min.session.timeout.ms": str(TEST_MIN_SESSION_TIMEOUT_MS)}
+    overrides.update(options.pop("overrides", None) or {})  # type: ignore[call-overload]
+    cluster = KafkaCluster(home, workdir, nodes=nodes, overrides=overrides, **options)  # type: ignore[arg-type]
     try:
         cluster.start(timeout_s=180)
     except BaseException:

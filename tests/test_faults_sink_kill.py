@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 from fixtures_faults import SampleData, cli_env, kill_hard, lake_counts, parse_summary, spawn_cli, wait_until
-from fixtures_kafka import TEST_SESSION_TIMEOUT_MS
 
 from pipeline.status import read_status, status_path
 
@@ -29,8 +28,10 @@ pytestmark = pytest.mark.integration
 KILLS = 22
 #: Each incarnation is killed this long (uniformly random) after its first object reached the lake.
 KILL_AFTER_FIRST_WRITE_S = (0.0, 1.5)
+#: A killed member's partitions move on once its session expires: a short one keeps the churn quick.
+SESSION_TIMEOUT_MS = 2500
 #: Paced so the stream outlasts the kills (each costs a rebalance of up to a session timeout).
-RATE = "1100/s"
+RATE = "1400/s"
 
 
 def _wrote_since(state_dir: Path, topic: str, started: float) -> bool:
@@ -49,7 +50,7 @@ def test_two_group_sinks_killed_at_random_many_times_lose_and_duplicate_nothing(
     common = ["--bootstrap", broker, "--topic", topic, "--no-progress"]
     sink_args = [
         *("sink", *common, "--group", group_id, "--lake", str(lake)),
-        *("--session-timeout-ms", str(TEST_SESSION_TIMEOUT_MS)),
+        *("--session-timeout-ms", str(SESSION_TIMEOUT_MS)),
         # Small, quick batches: many write-then-commit steps for the kills to land between.
         *("--batch-records", "5000", "--batch-age", "1"),
     ]
