@@ -145,6 +145,14 @@ def sink(
     session_timeout_ms: Annotated[
         int | None, typer.Option(min=1000, help="Consumer group session timeout [default: 10000].")
     ] = None,
+    max_poll_interval_ms: Annotated[
+        int | None,
+        typer.Option(
+            min=1000,
+            help="Longest pause between polls before the group hands this sink's partitions to another "
+            "member (a long lake outage can exceed it; the sink then rejoins) [default: 300000].",
+        ),
+    ] = None,
     partitions: Annotated[
         str | None,
         typer.Option(help="Read only these partitions (e.g. 0,1,2), assigned statically: no rebalancing."),
@@ -184,6 +192,7 @@ def sink(
             k: v
             for k, v in {
                 "session_timeout_ms": session_timeout_ms,
+                "max_poll_interval_ms": max_poll_interval_ms,
                 "partitions": _partition_list(partitions) if partitions else None,
             }.items()
             if v

@@ -13,3 +13,9 @@ class PipelineError(Exception):
 
     def one_line(self) -> str:
         return f"{self.problem}; {self.fix}" if self.fix else self.problem
+
+
+class CommitRejected(PipelineError):
+    """The consumer group refused an offset commit because this member no longer owns the partition
+    (a rebalance, an expired session, a member paused past its session): the new owner re-reads from
+    the last commit. Both Kafka backends raise it for the same group answers."""

@@ -15,6 +15,7 @@ from fixtures_kafka import TEST_SESSION_TIMEOUT_MS
 
 from pipeline.catalog import crawl
 from pipeline.config import Settings, load_settings
+from pipeline.kafka.topics import ensure_topic
 from pipeline.lake import open_lake
 from pipeline.produce.service import run_produce
 from pipeline.query import open_engine
@@ -129,12 +130,16 @@ def test_replaying_the_same_offsets_rewrites_the_same_objects(
     _check_sql_matches_manifest(settings, manifest)
 
 
+@pytest.mark.parametrize("punctuation", ["-", ".", "_"])
 def test_a_new_group_with_other_batch_cuts_replays_without_duplicates(
-    dataset: tuple[Path, Manifest], broker: str, topic: str, tmp_path: Path
+    dataset: tuple[Path, Manifest], broker: str, punctuation: str, tmp_path: Path
 ):
     """A reset or new consumer group re-reads from offset 0 and cuts batches its own way (timers, a
-    different batch size): batches still close where existing objects begin, so nothing overlaps."""
+    different batch size): batches still close where existing objects begin, so nothing overlaps.
+    Topic names may hold any of Kafka's punctuation (`.` once disabled this rule)."""
     source, manifest = dataset
+    topic = f"replay{punctuation}{uuid.uuid4().hex[:8]}{punctuation}v2"
+    assert ensure_topic(broker, topic, partitions=3)
     settings = load_settings(
         bootstrap=broker, topic=topic, lake=str(tmp_path / "lake"), state_dir=str(tmp_path / "state")
     )

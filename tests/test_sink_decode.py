@@ -294,8 +294,11 @@ class _MemoryLake:
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
 
-    def put(self, key: str, data: bytes) -> None:
+    def create(self, key: str, data: bytes) -> bool:
+        if key in self.objects:
+            return False
         self.objects[key] = data
+        return True
 
 
 def test_a_poll_crossing_lake_partitions_with_poison_writes_one_object_per_partition(tmp_path: Path):

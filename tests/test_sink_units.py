@@ -227,12 +227,13 @@ class _RecordingLake:
         self.events = events
         self.fail = fail
 
-    def put(self, key: str, data: bytes) -> None:
+    def create(self, key: str, data: bytes) -> bool:
         if self.fail:
             from pipeline.errors import PipelineError
 
             raise PipelineError("bucket is gone")
-        self.events.append(f"put {key.rsplit('/', 1)[-1]}")
+        self.events.append(f"create {key.rsplit('/', 1)[-1]}")
+        return True
 
 
 class _OutageAtStopLake(_RecordingLake):
@@ -243,14 +244,14 @@ class _OutageAtStopLake(_RecordingLake):
         self.stop = stop
         self.down = True
 
-    def put(self, key: str, data: bytes) -> None:
+    def create(self, key: str, data: bytes) -> bool:
         from pipeline.lake.s3 import LakeUnavailable
 
         if self.down:
             self.down = False
             self.stop.set()
             raise LakeUnavailable("connection refused")
-        super().put(key, data)
+        return super().create(key, data)
 
 
 def _run_sink(lake, events: list[str], tmp_path, stop: threading.Event | None = None) -> None:
@@ -271,9 +272,9 @@ def test_offsets_are_committed_only_after_the_object_is_written(tmp_path):
     events: list[str] = []
     _run_sink(_RecordingLake(events), events, tmp_path)
     assert events == [
-        "put t-0-00000000000000000000.parquet",
+        "create t-0-00000000000000000000.parquet",
         "commit [(('t', 0), 3)]",
-        "put t-0-00000000000000000003.parquet",
+        "create t-0-00000000000000000003.parquet",
         "commit [(('t', 0), 5)]",
     ]
 

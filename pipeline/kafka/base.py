@@ -108,7 +108,11 @@ class ConsumerClient(ABC):
 
     @abstractmethod
     def commit(self, offsets: dict[TopicPartition, int]) -> None:
-        """Synchronously commit: `offsets[tp]` is the next offset to read (last written + 1)."""
+        """Synchronously commit: `offsets[tp]` is the next offset to read (last written + 1).
+
+        Raises `pipeline.errors.CommitRejected` when the group refuses it because this member lost the
+        partition or is being rebalanced; other failures raise `PipelineError`.
+        """
 
     @abstractmethod
     def close(self) -> None: ...

@@ -10,7 +10,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka import TopicPartition as CkTopicPartition
 
-from pipeline.errors import PipelineError
+from pipeline.errors import CommitRejected, PipelineError
 from pipeline.kafka.base import (
     ConsumerClient,
     DeliveryCallback,
@@ -120,6 +120,17 @@ def _report_delivery(
         failed((seq, err.str()))
 
 
+#: Group answers meaning "you are not (or no longer) the owner": the commit is dropped, not fatal.
+_LOST_MEMBERSHIP = {
+    KafkaError.UNKNOWN_MEMBER_ID,
+    KafkaError.ILLEGAL_GENERATION,
+    KafkaError.REBALANCE_IN_PROGRESS,
+    KafkaError.FENCED_INSTANCE_ID,
+    KafkaError._ASSIGNMENT_LOST,
+    KafkaError._STATE,
+}
+
+
 class ConfluentConsumer(ConsumerClient):
     def __init__(self, bootstrap: str, group_id: str, topic: str, **options: Any) -> None:
         self.bootstrap = bootstrap
@@ -132,6 +143,7 @@ class ConfluentConsumer(ConsumerClient):
             "auto.offset.reset": "earliest",
             "session.timeout.ms": session,
             "heartbeat.interval.ms": heartbeat_interval_ms(session),
+            "max.poll.interval.ms": int(options.pop("max_poll_interval_ms", 300_000)),
             "error_cb": self._on_error,
             "logger": LIBRDKAFKA,
         }
@@ -168,10 +180,18 @@ class ConfluentConsumer(ConsumerClient):
         return out
 
     def commit(self, offsets: dict[TopicPartition, int]) -> None:
-        if offsets:
+        if not offsets:
+            return
+        try:
             self._consumer.commit(
                 offsets=[CkTopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False
             )
+        except KafkaException as exc:
+            err = exc.args[0]
+            text = f"commit of {sorted(offsets.items())} refused: {err.str()}"
+            if err.code() in _LOST_MEMBERSHIP or err.retriable():
+                raise CommitRejected(text) from None
+            raise PipelineError(text, "check the group's ACLs and the brokers' logs") from None
 
     def close(self) -> None:
         self._consumer.close()

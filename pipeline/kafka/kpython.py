@@ -10,10 +10,19 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KpTopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import KafkaError, KafkaTimeoutError, NoBrokersAvailable
+from kafka.errors import (
+    CommitFailedError,
+    FencedInstanceIdError,
+    IllegalGenerationError,
+    KafkaError,
+    KafkaTimeoutError,
+    NoBrokersAvailable,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+)
 from kafka.structs import OffsetAndMetadata
 
-from pipeline.errors import PipelineError
+from pipeline.errors import CommitRejected, PipelineError
 from pipeline.kafka.base import (
     ConsumerClient,
     DeliveryCallback,
@@ -122,6 +131,16 @@ class _Listener(ConsumerRebalanceListener):
         pass
 
 
+#: Group answers meaning "you are not (or no longer) the owner": the commit is dropped, not fatal.
+_LOST_MEMBERSHIP = (
+    CommitFailedError,
+    RebalanceInProgressError,
+    IllegalGenerationError,
+    UnknownMemberIdError,
+    FencedInstanceIdError,
+)
+
+
 class KafkaPythonConsumer(ConsumerClient):
     def __init__(self, bootstrap: str, group_id: str, topic: str, **options: Any) -> None:
         self.bootstrap = bootstrap
@@ -134,6 +153,7 @@ class KafkaPythonConsumer(ConsumerClient):
             "auto_offset_reset": "earliest",
             "session_timeout_ms": session,
             "heartbeat_interval_ms": heartbeat_interval_ms(session),
+            "max_poll_interval_ms": int(options.pop("max_poll_interval_ms", 300_000)),
             "api_version_auto_timeout_ms": 5_000,
         }
         config.update(options.pop("config", {}) or {})
@@ -159,10 +179,21 @@ class KafkaPythonConsumer(ConsumerClient):
         return out
 
     def commit(self, offsets: dict[TopicPartition, int]) -> None:
-        if offsets:
+        if not offsets:
+            return
+        try:
             self._consumer.commit(
                 {KpTopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()}
             )
+        except _LOST_MEMBERSHIP as exc:
+            raise CommitRejected(f"commit of {sorted(offsets.items())} refused: {exc}") from None
+        except KafkaError as exc:
+            if getattr(exc, "retriable", False):
+                raise CommitRejected(f"commit of {sorted(offsets.items())} refused: {exc}") from None
+            raise PipelineError(
+                f"commit of {sorted(offsets.items())} refused: {exc}",
+                "check the group's ACLs and the brokers' logs",
+            ) from None
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)

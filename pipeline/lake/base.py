@@ -26,6 +26,14 @@ class Lake(ABC):
         """Write `data` at `key` atomically (readers see the old object or the new, never a part)."""
 
     @abstractmethod
+    def create(self, key: str, data: bytes) -> bool:
+        """Write `data` at `key` only if no object is there; return False (writing nothing) when one is.
+
+        Durable and atomic like `put`; of two writers racing for one key exactly one gets True. The
+        sink writes data objects only this way, so an object is never replaced (docs/guarantees.md, G1).
+        """
+
+    @abstractmethod
     def get(self, key: str) -> bytes: ...
 
     @abstractmethod

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from pipeline.atomic import write_atomic
+from pipeline.atomic import create_exclusive, write_atomic
 from pipeline.errors import PipelineError
 from pipeline.lake.base import Lake, LakeObject
 
@@ -24,9 +24,18 @@ class LocalLake(Lake):
         return path
 
     def put(self, key: str, data: bytes) -> None:
+        self._write(key, data, replace=True)
+
+    def create(self, key: str, data: bytes) -> bool:
+        return self._write(key, data, replace=False)
+
+    def _write(self, key: str, data: bytes, replace: bool) -> bool:
         path = self._path(key)
         try:
+            if not replace:
+                return create_exclusive(path, data)
             write_atomic(path, data)
+            return True
         except PermissionError as exc:
             raise PipelineError(
                 f"cannot write to the lake directory {path.parent} ({exc.strerror})",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import uuid
 from collections.abc import Iterator
 
 import boto3
@@ -38,6 +40,7 @@ class S3Lake(Lake):
         self.client = self.session.client(
             "s3", endpoint_url=endpoint_url, region_name=self.region, config=_CLIENT_CONFIG
         )
+        self._conditional: bool | None = None  # does the endpoint honour If-None-Match? (asked once)
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -79,6 +82,61 @@ class S3Lake(Lake):
     def put(self, key: str, data: bytes) -> None:
         try:
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        except (bce.BotoCoreError, bce.ClientError) as exc:
+            raise self._fail(exc, "write to") from None
+
+    def create(self, key: str, data: bytes) -> bool:
+        """PutObject with `If-None-Match: *` (S3 refuses it with 412 when the key exists).
+
+        An S3-compatible server that ignores the header would silently replace objects, so the first
+        call asks the endpoint whether it honours it; if not, it warns once (naming the endpoint and
+        the risk) and falls back to a HEAD before the PUT, which narrows the race but cannot close it.
+        """
+        if self._conditional is None:
+            self._conditional = self._honours_if_none_match()
+            if not self._conditional:
+                print(
+                    f"stockpipe: warning: {self._where()} ignores conditional writes (If-None-Match); a sink "
+                    "paused past its session could replace an object written by its successor; run one sink "
+                    "per topic there, or use S3 itself (or a server that honours If-None-Match)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        try:
+            if self._conditional:
+                self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
+                return True
+            if self._exists(key):
+                return False
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+            return True
+        except bce.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                return False
+            raise self._fail(exc, "write to") from None
+        except bce.BotoCoreError as exc:
+            raise self._fail(exc, "write to") from None
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            return True
+        except bce.ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                return False
+            raise
+
+    def _honours_if_none_match(self) -> bool:
+        probe = f"_stockpipe/conditional-write-check-{uuid.uuid4().hex}"
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(probe), Body=b"1", IfNoneMatch="*")
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self._key(probe), Body=b"2", IfNoneMatch="*")
+                return False
+            except bce.ClientError as exc:
+                return exc.response.get("Error", {}).get("Code") == "PreconditionFailed"
+            finally:
+                self.client.delete_object(Bucket=self.bucket, Key=self._key(probe))
         except (bce.BotoCoreError, bce.ClientError) as exc:
             raise self._fail(exc, "write to") from None
 

@@ -47,6 +47,29 @@ class Batch:
     def table(self) -> pa.Table:
         return pa.concat_tables(self.pieces) if len(self.pieces) != 1 else self.pieces[0]
 
+    def after(self, covered: int) -> Batch | None:
+        """This batch without its records at offsets <= `covered` (None when nothing is left)."""
+        if self.last_offset <= covered:
+            return None
+        if self.first_offset > covered:
+            return self
+        table = self.table()
+        table = table.filter(pc.greater(table.column("kafka_offset"), covered))
+        poison = [(m, why) for m, why in self.poison if m.offset > covered]
+        first = min([*table.column("kafka_offset").to_pylist()[:1], *(m.offset for m, _ in poison[:1])])
+        pieces = [table] if table.num_rows else []
+        return Batch(
+            self.topic,
+            self.partition,
+            first,
+            self.hive,
+            self.opened_at,
+            self.last_offset,
+            table.num_rows,
+            pieces,
+            poison,
+        )
+
 
 class Batcher:
     def __init__(

@@ -30,14 +30,40 @@ SCHEMA = pa.schema(
 DICTIONARY_COLUMNS = ["symbol", "date", "source_file", "source_line", "kafka_partition"]
 
 
-def encode(table: pa.Table, fmt: str) -> bytes:
-    """`table` has the columns of SCHEMA; the same rows give the same bytes, however they are chunked."""
+#: Parquet footer keys holding the Kafka offsets a batch covered, poison records included: an object is
+#: the record of having consumed that whole extent (a sink that finds it adopts it, see run.py).
+EXTENT_KEYS = (b"stockpipe.first_offset", b"stockpipe.last_offset")
+
+
+def encode(table: pa.Table, fmt: str, extent: tuple[int, int] | None = None) -> bytes:
+    """`table` has the columns of SCHEMA; the same rows give the same bytes, however they are chunked.
+
+    `extent` (first, last offset of the batch) goes into the Parquet footer; JSON lines has no footer,
+    so its extent is read back from the rows (object_extent).
+    """
     if fmt == "jsonl":
         return "".join(
             json.dumps({**row, "date": row["date"].isoformat()}, separators=(",", ":")) + "\n"
             for row in table.to_pylist()
         ).encode()
     buf = io.BytesIO()
+    if extent is not None:
+        meta = dict(table.schema.metadata or {})
+        meta.update(zip(EXTENT_KEYS, (str(extent[0]).encode(), str(extent[1]).encode()), strict=True))
+        table = table.replace_schema_metadata(meta)
     # One chunk per column: the writer's page boundaries then do not depend on how the rows arrived.
     pq.write_table(table.combine_chunks(), buf, compression="snappy", use_dictionary=DICTIONARY_COLUMNS)
     return buf.getvalue()
+
+
+def object_extent(data: bytes, fmt: str) -> int:
+    """The last Kafka offset an object covers: its footer's extent, else its highest `kafka_offset`."""
+    if fmt == "jsonl":
+        offsets = [json.loads(line)["kafka_offset"] for line in data.splitlines() if line.strip()]
+        return max(offsets, default=-1)
+    meta = pq.read_metadata(io.BytesIO(data))
+    stored = (meta.metadata or {}).get(EXTENT_KEYS[1])
+    if stored is not None:
+        return int(stored)
+    column = pq.read_table(io.BytesIO(data), columns=["kafka_offset"]).column("kafka_offset")
+    return max((o for o in column.to_pylist() if o is not None), default=-1)

@@ -2,8 +2,8 @@
 
 `<table>/year=YYYY/month=MM/<topic>-<partition>-<first offset>.parquet` by default (see
 docs/lake-layout.md for why month). The object name carries the Kafka topic, partition and the
-batch's first offset, so a replay of the same offsets rewrites the same object instead of adding a
-duplicate.
+batch's first offset, so a replay of the same offsets finds the object it would write already there
+instead of adding a duplicate. Topic names may hold `.`, `_` and `-` (Kafka's alphabet).
 """
 
 from __future__ import annotations
@@ -49,10 +49,15 @@ def object_key(table: str, hive: str, topic: str, partition: int, first_offset: 
 
 
 def parse_object_name(key: str) -> tuple[str, int, int] | None:
-    """`.../<topic>-<partition>-<first offset>.<ext>` -> (topic, partition, first offset), else None."""
-    stem = key.rsplit("/", 1)[-1].split(".", 1)[0]
+    """`.../<topic>-<partition>-<first offset>.<ext>` -> (topic, partition, first offset), else None.
+
+    The topic is everything before the last two `-`: it may itself hold `-`, `.` and `_`."""
+    name = key.rsplit("/", 1)[-1]
+    stem, dot, ext = name.rpartition(".")
+    if not dot or ext not in EXTENSIONS.values():
+        return None
     parts = stem.rsplit("-", 2)
-    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+    if len(parts) != 3 or not parts[0] or not parts[1].isdigit() or not parts[2].isdigit():
         return None
     return parts[0], int(parts[1]), int(parts[2])
 

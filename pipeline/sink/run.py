@@ -1,8 +1,10 @@
 """The sink loop: consume -> validate -> batch -> write object durably -> commit offsets.
 
 Offsets are committed only after the batch's object (and its dead letters) are durable, so a crash
-at any moment loses nothing: the uncommitted tail is consumed again and rewritten under the same
-object names. See docs/guarantees.md.
+at any moment loses nothing: the uncommitted tail is consumed again. Objects are created, never
+replaced: a batch whose object name is taken (by an earlier run that died before its commit, or by a
+sink that owned the partition while this one was paused) keeps the object that is there and goes on
+after the last offset it covers. See docs/guarantees.md (G1).
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
+from pipeline.errors import CommitRejected
 from pipeline.kafka import ConsumerClient, TopicPartition
 from pipeline.lake import Lake
 from pipeline.lake.s3 import LakeUnavailable
@@ -23,11 +27,12 @@ from pipeline.progress import ProgressReporter
 from pipeline.sink.batcher import Batch, Batcher
 from pipeline.sink.deadletter import DeadLetters
 from pipeline.sink.decode import decode_messages
-from pipeline.sink.encode import encode
+from pipeline.sink.encode import encode, object_extent
 from pipeline.sink.layout import object_key
 from pipeline.status import StatusWriter
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -52,6 +57,8 @@ class SinkReport:
     objects_written: int = 0
     poison: int = 0
     dropped_on_rebalance: int = 0
+    adopted: int = 0  # objects found already written (by another sink or an earlier run) and kept
+    commits_rejected: int = 0  # commits refused because the group had moved the partition on
     elapsed_s: float = 0.0
     last_object: str | None = None
 
@@ -81,6 +88,9 @@ class Sink:
         # Set when an object could not be written while stopping: nothing is written or committed
         # after it, so no committed offset can pass rows that are not in the lake.
         self._gave_up = False
+        # Per partition, the last offset known to be in the lake in an object this sink did not write
+        # (adopted): records up to it are never written again.
+        self._covered: dict[TopicPartition, int] = {}
         consumer.on_revoke = self._on_revoke
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
@@ -125,36 +135,70 @@ class Sink:
         for batch in batches:
             if self._gave_up:
                 return
-            if batch.rows:
-                assert batch.hive is not None
+            tp = (batch.topic, batch.partition)
+            part = batch.after(self._covered.get(tp, -1))
+            while part is not None and part.rows:
+                assert part.hive is not None
                 key = object_key(
                     self.options.table,
-                    batch.hive,
-                    batch.topic,
-                    batch.partition,
-                    batch.first_offset,
+                    part.hive,
+                    part.topic,
+                    part.partition,
+                    part.first_offset,
                     self.options.fmt,
                 )
-                if not self._put_with_retry(key, encode(batch.table(), self.options.fmt), stopping):
+                data = encode(part.table(), self.options.fmt, (part.first_offset, part.last_offset))
+                created = self._with_retry(key, lambda k=key, d=data: self.lake.create(k, d), stopping)
+                if created is None:
                     self._gave_up = True  # stopped while the lake was down: nothing committed, nothing lost
                     return
-                self.report.objects_written += 1
-                self.report.rows_written += batch.rows
-                self.report.last_object = key
-            self.dead_letters.write(batch.poison)
-            self.report.poison += len(batch.poison)
-            self.consumer.commit({(batch.topic, batch.partition): batch.last_offset + 1})
+                if created:
+                    self.report.objects_written += 1
+                    self.report.rows_written += part.rows
+                    self.report.last_object = key
+                    break
+                # Another writer (a sink that owned this partition meanwhile, or an earlier run that died
+                # before its commit) made this object: it stays as it is, and what it covers is done.
+                existing = self._with_retry(key, lambda k=key: self.lake.get(k), stopping)
+                if existing is None:
+                    self._gave_up = True
+                    return
+                extent = object_extent(existing, self.options.fmt)
+                self._covered[tp] = max(self._covered.get(tp, -1), extent)
+                self.report.adopted += 1
+                print(
+                    f"sink: {key} already exists (another sink or an earlier run wrote it); keeping it and "
+                    f"continuing after its last offset {extent}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                part = part.after(extent)
+            if part is not None:
+                self.dead_letters.write(part.poison)
+                self.report.poison += len(part.poison)
+            self._commit(tp, max(batch.last_offset, self._covered.get(tp, -1)) + 1)
             self._handled += batch.size
             self.progress.advance(batch.size)
 
-    def _put_with_retry(self, key: str, data: bytes, stopping: bool) -> bool:
-        """Retry an unavailable lake with backoff: forever while running, `drain_retry_s` once stopping."""
+    def _commit(self, tp: TopicPartition, offset: int) -> None:
+        try:
+            self.consumer.commit({tp: offset})
+        except CommitRejected as exc:
+            # Lost the partition (rebalance, session expired while paused or retrying the lake): what was
+            # written stays in the lake; the new owner re-reads from the last commit and adopts it.
+            self.report.commits_rejected += 1
+            print(f"sink: {exc.one_line()}; the partition's new owner continues from the last commit",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+    def _with_retry(self, key: str, call: Callable[[], T], stopping: bool) -> T | None:
+        """Retry an unavailable lake with backoff: forever while running, `drain_retry_s` once stopping.
+
+        Returns None when it gave up (stopping, or told to stop while waiting)."""
         delay = 0.5
         deadline = time.monotonic() + self.options.drain_retry_s if stopping else float("inf")
         while True:
             try:
-                self.lake.put(key, data)
-                return True
+                return call()
             except LakeUnavailable as exc:
                 if time.monotonic() >= deadline:
                     print(
@@ -163,7 +207,7 @@ class Sink:
                         file=sys.stderr,
                         flush=True,
                     )
-                    return False
+                    return None
                 print(
                     f"sink: lake unavailable, retrying {key} in {delay:.1f} s: {exc.one_line()}",
                     file=sys.stderr,
@@ -172,7 +216,7 @@ class Sink:
                 if stopping:
                     time.sleep(min(delay, max(deadline - time.monotonic(), 0)))
                 elif self.stop.wait(delay):
-                    return False  # the caller drains with a bounded retry
+                    return None  # the caller drains with a bounded retry
                 delay = min(delay * 2, self.options.retry_max_s)
 
 
