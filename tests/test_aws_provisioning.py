@@ -355,6 +355,25 @@ def test_inventory_groups_instances_by_role_with_listener_addresses(deployed: Li
             assert hv["ansible_host"] == instance["PublicDnsName"]
             assert hv["kafka_advertised_host"] == instance["PublicDnsName"]
             assert hv["kafka_internal_address"] == instance["PrivateIpAddress"]
+            if group == "kafka":
+                assert hv["kafka_node_id"] == _tag(instance, "KafkaNodeId")
+
+
+def _tag(instance: dict[str, Any], key: str) -> str | None:
+    return next((t["Value"] for t in instance.get("Tags", []) if t["Key"] == key), None)
+
+
+def _broker_ids(d: Deployment) -> dict[str, str | None]:
+    brokers = [i for i in _instances(d, "running") if _tag(i, "Role") == "kafka"]
+    return {i["InstanceId"]: _tag(i, "KafkaNodeId") for i in brokers}
+
+
+def test_each_broker_gets_its_own_id_once_and_only_brokers(deployed: Lifecycle) -> None:
+    """KafkaNodeId tags 1..n on the brokers (kafka_node_id in the inventory), kept by the rerun."""
+    d = deployed.d
+    assert sorted(_broker_ids(d).values()) == ["1", "2", "3"]
+    others = [i for i in _instances(d, "running") if _tag(i, "Role") != "kafka"]
+    assert others and all(_tag(i, "KafkaNodeId") is None for i in others)
 
 
 def test_analytics_bucket_is_private_encrypted_with_lifecycle_catalog_and_capped_workgroup(
@@ -384,6 +403,24 @@ def test_analytics_bucket_is_private_encrypted_with_lifecycle_catalog_and_capped
     assert config["ResultConfiguration"]["EncryptionConfiguration"] == {"EncryptionOption": "SSE_S3"}
     assert config["BytesScannedCutoffPerQuery"] == 10 * 1024**3
     assert config["EnforceWorkGroupConfiguration"] is True
+
+
+def test_a_replaced_broker_takes_the_id_of_the_one_it_replaces(deployed: Lifecycle) -> None:
+    """A broker is terminated and provision.yml runs again: the new instance gets the freed id, the
+    other brokers keep theirs (ids never follow the order the API lists instances in)."""
+    d = deployed.d
+    before = _broker_ids(d)
+    gone = next(i for i, node_id in before.items() if node_id == "2")
+    ec2 = d.client("ec2")
+    ec2.terminate_instances(InstanceIds=[gone])
+    ec2.get_waiter("instance_terminated").wait(InstanceIds=[gone], WaiterConfig={"Delay": 1})
+    run = d.playbook("provision.yml")
+    assert run.rc == 0, run.out[-6000:]
+    after = _broker_ids(d)
+    assert sorted(after.values()) == ["1", "2", "3"]
+    assert {i: n for i, n in after.items() if i in before} == {i: n for i, n in before.items() if i != gone}
+    (new,) = set(after) - set(before)
+    assert after[new] == "2"
 
 
 def test_teardown_removes_everything(deployed: Lifecycle) -> None:
