@@ -41,15 +41,23 @@ def write_messages(path: Path, pairs: Iterator[tuple[bytes, bytes]]) -> int:
 
 
 def read_messages(path: Path, limit: int) -> list[tuple[bytes, bytes]]:
-    data = path.read_bytes()
     out: list[tuple[bytes, bytes]] = []
+    for pair in iter_messages(path):
+        if len(out) >= limit:
+            break
+        out.append(pair)
+    return out
+
+
+def iter_messages(path: Path) -> Iterator[tuple[bytes, bytes]]:
+    """The (key, value) pairs `write_messages` stored, in order."""
+    data = path.read_bytes()
     pos = 0
-    while pos < len(data) and len(out) < limit:
+    while pos < len(data):
         klen, vlen = _LEN.unpack_from(data, pos)
         pos += _LEN.size
-        out.append((data[pos : pos + klen], data[pos + klen : pos + klen + vlen]))
+        yield data[pos : pos + klen], data[pos + klen : pos + klen + vlen]
         pos += klen + vlen
-    return out
 
 
 def emit(result: dict[str, Any]) -> None:
@@ -153,7 +161,12 @@ def sink(args: argparse.Namespace) -> None:
 
     lake = open_lake(args.lake, args.endpoint or None, "us-east-1")
     inner = make_consumer(
-        "confluent", args.bootstrap, args.group, args.topic, session_timeout_ms=args.session_timeout_ms
+        "confluent",
+        args.bootstrap,
+        args.group,
+        args.topic,
+        session_timeout_ms=args.session_timeout_ms,
+        config=json.loads(args.consumer_config),
     )
     consumer = _Timed(inner)
     options = SinkOptions(max_records=args.records, idle_timeout_s=args.idle_timeout_s)
@@ -194,7 +207,12 @@ def bare_consume(args: argparse.Namespace) -> None:
     from pipeline.kafka import make_consumer
 
     wrapper = make_consumer(
-        "confluent", args.bootstrap, args.group, args.topic, session_timeout_ms=args.session_timeout_ms
+        "confluent",
+        args.bootstrap,
+        args.group,
+        args.topic,
+        session_timeout_ms=args.session_timeout_ms,
+        config=json.loads(args.consumer_config),
     )
     raw: Any = wrapper._consumer  # type: ignore[attr-defined]  # the backend's client, same configuration
     count = 0
@@ -231,6 +249,7 @@ def main() -> None:
     parser.add_argument("--dead-letters", default="/tmp/stockpipe-bench-deadletters.jsonl")
     parser.add_argument("--records", type=int, default=0)
     parser.add_argument("--session-timeout-ms", type=int, default=6000)
+    parser.add_argument("--consumer-config", default="{}", help="JSON: librdkafka settings to add")
     parser.add_argument("--idle-timeout-s", type=float, default=60.0)
     parser.add_argument("--max-s", type=float, default=300.0)
     args = parser.parse_args()

@@ -1,4 +1,5 @@
-"""Shared pieces of the benchmarks: servers on 127.0.0.1, child processes with peak RSS, the table.
+"""Shared pieces of the benchmarks: the run's state, servers on 127.0.0.1, child processes with peak
+RSS, the table.
 
 Every server the benchmarks start binds 127.0.0.1 on a free port and is stopped by the process that
 started it. Every wait has a deadline.
@@ -6,11 +7,11 @@ started it. Every wait has a deadline.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,9 +21,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.local.kafka import free_port, port_answers
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 BENCH_DIR = Path(__file__).resolve().parent
+RESULTS = REPO / "bench" / "results"
 
 #: Dummy credentials: the benchmarks only ever talk to a moto_server on 127.0.0.1.
 AWS_ENV = {
@@ -33,22 +37,44 @@ AWS_ENV = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@dataclass
+class Bench:
+    """One run: its options, scratch directory, servers, and what it measured so far."""
+
+    args: argparse.Namespace
+    work: Path
+    #: The default broker (tansu) and moto_server; the real-Kafka section starts its own broker.
+    bootstrap: str = ""
+    moto: str = ""
+    rows: list[Row] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+        print(
+            f"  {row.section}/{row.name}: {row.value if row.value is not None else '-'} {row.unit}",
+            flush=True,
+        )
+
+    def remaining_s(self) -> float:
+        return self.args.budget_s - (time.monotonic() - self.started)
 
 
+def log(text: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+# -- servers -------------------------------------------------------------------------------------
 def wait_for_port(port: int, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"process exited with {proc.returncode} before 127.0.0.1:{port} opened")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
+        if port_answers("127.0.0.1", port):
+            return
+        time.sleep(0.02)
     raise TimeoutError(f"127.0.0.1:{port} did not open within {timeout_s} s")
 
 
