@@ -1,14 +1,15 @@
 """`make bench`: how fast the pipeline is, as ratios against baselines measured in the same run.
 
-    .venv/bin/python bench/run.py [--records 1000000] [--only produce,sink,query,freshness]
+    .venv/bin/python bench/run.py [--records 1000000] [--only produce,sink,kafka,query,freshness]
 
 Starts its own tansu broker and moto_server on 127.0.0.1 (free ports), generates the synthetic data
 set once (cached under bench/results/data/), prints one table and writes every raw number to
-bench/results/latest.json. See bench/README.md for how to read the table. Goals are printed as
-met / MISSED (by how much); they are never assertions, and a missed goal does not fail the run. The
-exit code is non-zero only when a measurement could not be taken.
+bench/results/latest.json. The `kafka` section runs produce and sink on a real Apache Kafka broker of
+its own beside Apache's perf tools. See bench/README.md for how to read the table. Goals are printed
+as met / MISSED (by how much); they are never assertions, and a missed goal does not fail the run.
+The exit code is non-zero only when a measurement could not be taken.
 
-One module per section: produce.py, sink.py, query.py, freshness.py, memory.py,
+One module per section: produce.py, sink.py, kafka_real.py, query.py, freshness.py, memory.py,
 converge.py (ansible); the measured runs are in runs.py, the programs they start in children.py.
 """
 
@@ -30,13 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, Bench, log, render_table, rows_json, start_moto, start_tansu, stop_process
 from converge import section_ansible
 from freshness import section_freshness
+from kafka_real import KAFKA_VERSION, section_kafka
 from memory import section_memory
 from produce import KAFKA_PYTHON_RECORDS, section_produce
 from query import section_query
 from sink import section_sink
 from synthetic import dataset, tickers_for
 
-SECTIONS = ("produce", "sink", "query", "freshness", "memory", "ansible")
+SECTIONS = ("produce", "sink", "kafka", "query", "freshness", "memory", "ansible")
 
 
 def main() -> int:
@@ -49,10 +51,13 @@ def main() -> int:
     parser.add_argument("--fresh-rate", type=float, default=1000.0, help="freshness: records per second")
     parser.add_argument("--fresh-seconds", type=float, default=20.0, help="freshness: seconds of traffic")
     parser.add_argument("--fresh-poll-s", type=float, default=0.1, help="freshness: SQL poll interval")
+    parser.add_argument(
+        "--kafka-rounds", type=int, default=2, help="kafka: interleaved rounds of each program (best counts)"
+    )
     parser.add_argument("--budget-s", type=float, default=840.0, help="stop starting new work after this")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     parser.add_argument(
-        "--kafka-tarball", type=Path, default=None, help="ansible: Kafka tarball [default: the test stand-in]"
+        "--kafka-tarball", type=Path, default=None, help="ansible: Kafka tarball [default: converge.py's]"
     )
     args = parser.parse_args()
     args.out = args.out.resolve()
@@ -87,6 +92,7 @@ def main() -> int:
     steps: list[tuple[str, Any]] = [
         ("produce", lambda: section_produce(b, big, small, kp)),
         ("sink", lambda: section_sink(b, big, small)),
+        ("kafka", lambda: section_kafka(b, big)),
         ("query", lambda: section_query(b, big)),
         ("freshness", lambda: section_freshness(b)),
         ("memory", lambda: section_memory(b, big, small)),
@@ -121,7 +127,8 @@ def main() -> int:
     elapsed = time.monotonic() - b.started
     header = (
         f"stockpipe bench: {big.rows:,} records, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"{elapsed:.0f} s; ratios are value / baseline measured in this run"
+        f"{elapsed:.0f} s; ratios are value / baseline measured in this run; the broker is tansu except in "
+        f"the kafka rows (Apache Kafka {KAFKA_VERSION}, one KRaft node)"
     )
     print("\n" + header + "\n\n" + table)
     if b.errors:
