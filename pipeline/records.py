@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from pipeline.bar_rules import bar_problem, latest_allowed_date, symbol_problem
+
 # Kafka message key and JSON value schema version; bump when a field changes meaning.
 SCHEMA_VERSION = 1
 
@@ -196,8 +198,28 @@ class BadMessage(ValueError):
     """A message on the topic that is not a valid StockBar (a poison message)."""
 
 
-def bar_from_json(raw: bytes | None) -> StockBar:
-    """Decode and validate a message value written by `StockBar.to_json`."""
+def bar_from_json(raw: bytes | None, key: bytes | None = b"") -> StockBar:
+    """Decode and validate a message value written by `StockBar.to_json` (or by any other producer).
+
+    The bar must pass the same rules the producer applies to rows (pipeline/bar_rules.py), and with a
+    `key` given (None = the message had none) the key must be the symbol, as the producer keys it.
+    """
+    bar = _bar_from_json(raw)
+    problem = symbol_problem(bar.symbol) or bar_problem(
+        bar.date, bar.open, bar.high, bar.low, bar.close, bar.volume, latest_allowed_date()
+    )
+    if problem is None and key != b"" and key != bar.symbol.encode(errors="surrogatepass"):
+        problem = (
+            f"key {key[:40]!r} does not match symbol {bar.symbol!r}"
+            if key is not None
+            else (f"no key (the producer keys each record by its symbol, {bar.symbol!r})")
+        )
+    if problem is not None:
+        raise BadMessage(problem)
+    return bar
+
+
+def _bar_from_json(raw: bytes | None) -> StockBar:
     if raw is None:
         raise BadMessage("empty value (tombstone)")
     try:

@@ -22,7 +22,7 @@ EXPECTED_REJECTS = {
     "Stocks/cols.us.txt:4": "expected 7 columns, found 8",
     "Stocks/prices.us.txt:2": "open is not a number ('abc')",
     "Stocks/prices.us.txt:3": "high is not a number ('')",
-    "Stocks/prices.us.txt:4": "close is not finite ('nan')",
+    "Stocks/prices.us.txt:4": "close is not finite (nan)",
     "Stocks/prices.us.txt:5": "open must be > 0",
     "Stocks/volume.us.txt:2": "volume is negative",
     "Stocks/volume.us.txt:3": "volume is not a whole number",
@@ -39,7 +39,7 @@ EXPECTED_REJECTS = {
     "Stocks/extra.us.txt:3": "expected 8 columns, found 7",
     "Stocks/latin1.us.txt:3": "open is not a number",
     "indexProcessed.csv:3": "volume is not a number ('abc')",
-    "indexProcessed.csv:5": "empty Index (symbol) column",
+    "indexProcessed.csv:5": "symbol is empty",
     "indexProcessed.csv:6": "expected 9 columns, found 6",
     # Whole files: unknown layout, binary, and two that cannot be read at all, even by root.
     "Stocks/noheader.us.txt": "unrecognised header 'Day,Price'",

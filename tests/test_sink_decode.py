@@ -25,8 +25,17 @@ def _bar(i: int, day: date = date(2017, 3, 1)) -> StockBar:
     )
 
 
+def _key(value: bytes | None) -> bytes:
+    """What the producer keys a record by: its symbol (any key for values without one)."""
+    try:
+        symbol = json.loads(value)["symbol"]  # type: ignore[arg-type]
+    except Exception:  # noqa: BLE001 - poison of any kind: the key does not matter
+        return b"k"
+    return symbol.encode(errors="surrogatepass") if isinstance(symbol, str) else b"k"
+
+
 def _messages(values: list[bytes | None], partition: int = 0, first: int = 0) -> list[Message]:
-    return [Message("t", partition, first + i, b"k", v) for i, v in enumerate(values)]
+    return [Message("t", partition, first + i, _key(v), v) for i, v in enumerate(values)]
 
 
 def _rows(bars: list[StockBar]) -> list[dict[str, object]]:
@@ -242,11 +251,12 @@ def test_a_poll_of_all_those_values_among_good_ones_gets_each_verdict():
 
 
 def test_values_that_used_to_stop_the_sink_are_poison_with_a_reason():
-    assert _decode_one(_with(volume=2**63)) == "field 'volume' is out of range for int64"
+    assert _decode_one(_with(volume=2**63)) == "volume 9223372036854775808 is beyond the lake's int64 range"
     assert (
         _decode_one(_with(source="x:2147483648")) == "the line number in 'source' is out of range for int32"
     )
-    assert _decode_one(_with(symbol="A\ud800")) == "field 'symbol' is not valid Unicode (lone surrogate)"
+    assert str(_decode_one(_with(symbol="A\ud800"))).startswith("symbol 'A\\ud800' is not 1-32 printable ASCII")
+    assert _decode_one(_with(source="\ud800:3")) == "field 'source' is not valid Unicode (lone surrogate)"
     huge = _raw(
         '{"symbol":"A","date":"2017-01-03","open":1' + "0" * 400 + ',"high":1,"low":1,"close":1,"volume":1}'
     )

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from pipeline.bar_rules import good_bars, good_symbols, latest_allowed_date
 from pipeline.kafka import Message
 from pipeline.records import BadMessage, StockBar, bar_from_json
 from pipeline.sink.encode import SCHEMA
@@ -75,6 +76,7 @@ def decode_messages(messages: list[Message]) -> Decoded:
     if fast:
         _parse(values, fast, tables, at, slow, joined)
     table, suspect = _columns(_concat(tables, _JSON_SCHEMA))
+    suspect |= _foreign_keys(table, [messages[i].key for i in at])
     if suspect:
         keep = [r for r in range(len(at)) if r not in suspect]
         slow += [at[r] for r in suspect]
@@ -85,7 +87,7 @@ def decode_messages(messages: list[Message]) -> Decoded:
     bars: list[StockBar] = []
     bars_at: list[int] = []
     for i in sorted(slow):
-        verdict = _decode_one(values[i])
+        verdict = _decode_one(values[i], messages[i].key)
         if isinstance(verdict, str):
             poison[i] = verdict
         else:
@@ -232,10 +234,22 @@ def _columns(rows: pa.Table) -> tuple[pa.Table, set[int]]:
 
     symbol, volume = rows.column("symbol"), rows.column("volume")
     prices = [rows.column(name) for name in _FLOATS]
+    # The producer's rules (pipeline/bar_rules.py): records from any other producer are held to them.
+    flag(pc.invert(good_bars(dates, *prices, latest_allowed_date())))
+    flag(pc.invert(good_symbols(symbol)))
+    flag(pc.less(pc.fill_null(volume, 0), 0))
     table = pa.Table.from_arrays([symbol, dates, *prices, volume, files, lines], schema=_ROW_SCHEMA)
     if bad is None:
         return table, set()
     return table, set(pc.indices_nonzero(pc.fill_null(bad, True)).to_pylist())
+
+
+def _foreign_keys(table: pa.Table, keys: list[bytes | None]) -> set[int]:
+    """Rows whose message key is not their symbol (the producer keys each record by it)."""
+    if not keys:
+        return set()
+    same = pc.equal(pa.array(keys, pa.binary()), pc.cast(table.column("symbol"), pa.binary()))
+    return set(pc.indices_nonzero(pc.invert(pc.fill_null(same, False))).to_pylist())
 
 
 def _plain_iso_date(text: str) -> bool:
@@ -249,10 +263,10 @@ def _plain_iso_date(text: str) -> bool:
     return True
 
 
-def _decode_one(raw: bytes | None) -> StockBar | str:
+def _decode_one(raw: bytes | None, key: bytes | None = b"") -> StockBar | str:
     """One value through `bar_from_json`: the bar, or the reason it is poison."""
     try:
-        bar = bar_from_json(raw)
+        bar = bar_from_json(raw, key)
     except BadMessage as exc:
         return str(exc)
     except (ArithmeticError, RecursionError, ValueError) as exc:

@@ -39,9 +39,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from pipeline.bar_rules import good_bars
 from pipeline.records import ColumnEncoder, StockBar
 from pipeline.sources.files import UnreadableFile
-from pipeline.sources.formats import EARLIEST_DATE, Header, Layout, UnknownFormat, detect_header
+from pipeline.sources.formats import Header, Layout, UnknownFormat, detect_header
 from pipeline.sources.reader import ReadCounts, RowChecker, StreamSpec, bar_stream
 from pipeline.sources.rejects import Rejects
 
@@ -252,9 +253,7 @@ class BlockMerge:
         self._width = max(len(self.streams), 1)
         self._heads: list[tuple[int, int]] = []  # (first unmerged day, stream index)
         self._limits: list[tuple[int, int]] = []  # (last read day, stream index), may be stale
-        self._latest_day = _day(latest)
         self._pending = 0  # rows read and not yet handed out
-        self._earliest_day = _day(EARLIEST_DATE)
 
     def row_format(self, header: Header) -> _RowFormat | None:
         fmt = self._formats.get(header.columns)
@@ -446,24 +445,8 @@ class BlockMerge:
             return None
         day = pc.cast(table["date"], pa.int32())
         o, h, lo, c = table["open"], table["high"], table["low"], table["close"]
-        # parse_row's checks, in the same float arithmetic (volume >= 0 and whole by the regex)
-        inf = float("inf")
-        good = [
-            pc.greater_equal(day, self._earliest_day),
-            pc.less_equal(day, self._latest_day),
-            pc.greater(lo, 0.0),
-            pc.less_equal(lo, h),
-            pc.less(h, inf),
-            pc.greater(o, 0.0),
-            pc.less(o, inf),
-            pc.greater(c, 0.0),
-            pc.less(c, inf),
-            pc.greater_equal(pc.add(h, pc.multiply(h, 1e-9)), pc.max_element_wise(o, c)),
-            pc.less_equal(pc.subtract(lo, pc.multiply(h, 1e-9)), pc.min_element_wise(o, c)),
-        ]
-        ok = good[0]
-        for check in good[1:]:
-            ok = pc.and_(ok, check)
+        # parse_row's rules, column-wise (volume >= 0 and whole by the regex, within int64 by the read)
+        ok = good_bars(day, o, h, lo, c, self.latest)
         bad_rows = pc.indices_nonzero(pc.invert(ok)).to_pylist()
         # RowChecker's order check: each date after the previous good one (the stream's last).
         if n > 1:

@@ -12,12 +12,16 @@ names the file, unknown extra columns are ignored (and reported once per file).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from enum import Enum
 from functools import cached_property
 
+from pipeline.bar_rules import EARLIEST_DATE, bar_problem, latest_allowed_date
 from pipeline.records import StockBar
+
+__all__ = ["EARLIEST_DATE", "latest_allowed_date"]  # the bar rules' own, re-exported for the readers
 
 
 class Layout(Enum):
@@ -35,9 +39,6 @@ _KNOWN = {
 }
 KAGGLE_HEADER = "Date,Open,High,Low,Close,Volume,OpenInt"
 INDEX_HEADER = "Index,Date,Open,High,Low,Close,Adj Close,Volume,CloseUSD"
-
-# Dates outside this window are typos or impossible for daily bars of listed securities.
-EARLIEST_DATE = date(1900, 1, 1)
 
 
 class UnknownFormat(ValueError):
@@ -92,42 +93,48 @@ def is_header_line(line: str, header: Header) -> bool:
 def _price(fields: list[str], header: Header, name: str) -> float:
     raw = fields[header.index[name]].strip()
     try:
-        value = float(raw)
+        return float(raw)
     except ValueError:
         raise RowError(f"{name} is not a number ({raw!r})") from None
-    if not math.isfinite(value):
-        raise RowError(f"{name} is not finite ({raw!r})")
-    if value <= 0:
-        raise RowError(f"{name} must be > 0 (got {raw})")
-    return value
 
 
 def _volume(fields: list[str], header: Header) -> int:
     raw = fields[header.index["volume"]].strip()
+    try:
+        return _whole(raw)
+    except ValueError:
+        pass
     try:
         value = float(raw)
     except ValueError:
         raise RowError(f"volume is not a number ({raw!r})") from None
     if not math.isfinite(value) or value != int(value):
         raise RowError(f"volume is not a whole number ({raw!r})")
-    if value < 0:
-        raise RowError(f"volume is negative ({raw})")
     return int(value)
+
+
+_DIGITS = re.compile(r"[+-]?[0-9]+")
+
+
+def _whole(text: str) -> int:
+    """An integer written as digits, exactly (float() would round volumes beyond 2**53)."""
+    if not _DIGITS.fullmatch(text):
+        raise ValueError(text)
+    return int(text)
 
 
 def _date(fields: list[str], header: Header, latest: date) -> date:
     raw = fields[header.index["date"]].strip()
     try:
-        value = date.fromisoformat(raw)
+        # Exactly YYYY-MM-DD: fromisoformat alone also takes 20170110 and 2017-W02-3.
+        if not _ISO_DATE.fullmatch(raw):
+            raise ValueError(raw)
+        return date.fromisoformat(raw)
     except ValueError:
         raise RowError(f"date is not a valid YYYY-MM-DD date ({raw!r})") from None
-    if not EARLIEST_DATE <= value <= latest:
-        raise RowError(f"date {raw} is outside {EARLIEST_DATE}..{latest}")
-    return value
 
 
-def latest_allowed_date() -> date:
-    return date.today() + timedelta(days=1)
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def parse_row(
@@ -139,26 +146,18 @@ def parse_row(
     if len(fields) == header.width:
         i_date, i_open, i_high, i_low, i_close, i_volume = header.positions
         try:
-            day = date.fromisoformat(fields[i_date].strip())
+            text = fields[i_date].strip()
+            day = date.fromisoformat(text) if _ISO_DATE.fullmatch(text) else None
             open_ = float(fields[i_open])
             high = float(fields[i_high])
             low = float(fields[i_low])
             close = float(fields[i_close])
-            volume = float(fields[i_volume])
+            volume = _whole(fields[i_volume].strip())
         except ValueError:
             pass
         else:
-            if (
-                EARLIEST_DATE <= day <= latest
-                and 0.0 < low <= high < math.inf
-                and 0.0 < open_ < math.inf
-                and 0.0 < close < math.inf
-                and volume >= 0
-                and volume.is_integer()
-                and high + 1e-9 * high >= max(open_, close)
-                and low - 1e-9 * high <= min(open_, close)
-            ):
-                return StockBar(symbol, day, open_, high, low, close, int(volume), source_file, line)
+            if day is not None and bar_problem(day, open_, high, low, close, volume, latest) is None:
+                return StockBar(symbol, day, open_, high, low, close, volume, source_file, line)
     return _checked_row(fields, header, symbol, source_file, line, latest)
 
 
@@ -170,18 +169,14 @@ def _checked_row(
     day = _date(fields, header, latest)
     open_, high, low, close = (_price(fields, header, n) for n in ("open", "high", "low", "close"))
     volume = _volume(fields, header)
-    if high < low:
-        raise RowError(f"high {high} is below low {low}")
-    # Bars whose high/low do not bracket open and close are inconsistent; tolerate float rounding.
-    slack = 1e-9 * high
-    if high + slack < max(open_, close):
-        raise RowError(f"high {high} is below open/close {max(open_, close)}")
-    if low - slack > min(open_, close):
-        raise RowError(f"low {low} is above open/close {min(open_, close)}")
+    problem = bar_problem(day, open_, high, low, close, volume, latest)
+    if problem is not None:
+        raise RowError(problem)
     return StockBar(symbol, day, open_, high, low, close, volume, source_file, line)
 
 
 def symbol_from_filename(name: str) -> str:
-    """`Stocks/aapl.us.txt` -> `AAPL`; `brk-b.us.txt` -> `BRK-B`."""
-    base = name.rsplit("/", 1)[-1]
+    """`Stocks/aapl.us.txt` -> `AAPL`; `brk-b.us.txt` -> `BRK-B`; `Stocks\\win.us.txt` (a zip made on
+    Windows) -> `WIN`. The caller checks the result (`bar_rules.symbol_problem`): `.us.txt` gives ''."""
+    base = re.split(r"[/\\]", name)[-1]
     return base.split(".", 1)[0].upper()

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 
+from pipeline.bar_rules import symbol_problem
 from pipeline.records import StockBar
 from pipeline.sources.files import SourceFile, UnreadableFile
 from pipeline.sources.formats import (
@@ -146,14 +147,14 @@ def _index_symbols(src: SourceFile, chunk: int, rejects: Rejects, counts: ReadCo
             if not text.strip():
                 continue
             fields = text.split(",")
-            if len(fields) != header.width or not fields[col].strip():
+            problem = (
+                f"expected {header.width} columns, found {len(fields)}"
+                if len(fields) != header.width
+                else symbol_problem(fields[col].strip())
+            )
+            if problem is not None:
                 counts.rows_read += 1
-                reason = (
-                    f"expected {header.width} columns, found {len(fields)}"
-                    if len(fields) != header.width
-                    else "empty Index (symbol) column"
-                )
-                rejects.row(src.name, number, reason, text)
+                rejects.row(src.name, number, problem, text)
                 continue
             if is_header_line(text, header):
                 counts.rows_read += 1
@@ -184,6 +185,7 @@ def plan_streams(
     """The merge's streams, in merge order (ties in date and symbol go to the earlier stream); files
     that cannot be read, or have no known header, are reported here."""
     streams: list[StreamSpec] = []
+    owner: dict[str, str] = {}  # symbol -> the file whose stream has it (one source per symbol)
     for src in files:
         counts.files += 1
         if src.size == 0:
@@ -196,9 +198,23 @@ def plan_streams(
                 counts.empty_files += 1  # only blank lines
             continue
         if layout is Layout.KAGGLE:
-            streams.append(StreamSpec(src))
-        else:
-            streams += [StreamSpec(src, symbol) for symbol in _index_symbols(src, chunk, rejects, counts)]
+            symbol = symbol_from_filename(src.name)
+            problem = symbol_problem(symbol)
+            if problem is not None:
+                rejects.file(src.name, f"{problem} (the symbol comes from the file name)")
+            elif symbol in owner:
+                # Stocks/dup.us.txt, ETFs/dup.us.txt, Stocks/DUP.us.txt: one symbol, one source.
+                rejects.file(src.name, f"symbol {symbol} already comes from {owner[symbol]}")
+            else:
+                owner[symbol] = src.name
+                streams.append(StreamSpec(src))
+            continue
+        for symbol in _index_symbols(src, chunk, rejects, counts):
+            if symbol in owner:
+                rejects.file(f"{src.name} [{symbol}]", f"symbol {symbol} already comes from {owner[symbol]}")
+                continue
+            owner[symbol] = src.name
+            streams.append(StreamSpec(src, symbol))
     return streams
 
 

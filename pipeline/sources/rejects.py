@@ -6,6 +6,9 @@ from collections import Counter
 from pathlib import Path
 from typing import TextIO
 
+#: The longest reject line written or shown.
+MAX_LINE = 500
+
 
 class Rejects:
     """Counts rejected rows and files; appends `file:line: reason | raw` lines to an optional file."""
@@ -28,7 +31,9 @@ class Rejects:
         self._record(f"{source}: {reason} (file skipped)", reason)
 
     def _record(self, text: str, reason: str) -> None:
-        self.reasons[reason.split(" (")[0]] += 1
+        if len(text) > MAX_LINE:  # a reason may quote a field; a 10 MB field must not reach the console
+            text = text[:MAX_LINE] + f"... ({len(text) - MAX_LINE:,} more characters)"
+        self.reasons[reason.split(" (")[0][:200]] += 1
         if self._echo_left > 0:
             self._echo_left -= 1
             self.shown.append(text)
