@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import PipelineError
+from pipeline.kafka.names import topic_problem
+from pipeline.layout import table_problem
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "client": ("confluent", "kafka-python"),
@@ -61,8 +63,12 @@ class Settings:
                     f"setting {name}={value!r} is not one of {', '.join(allowed)}",
                     f"fix --{name.replace('_', '-')} or STOCKPIPE_{name.upper()}",
                 )
-        if not self.table.replace("_", "").isalnum():
-            raise PipelineError(f"table name {self.table!r} must be letters, digits and _", "fix --table")
+        problem = table_problem(self.table)
+        if problem is not None:
+            raise PipelineError(problem, "fix --table or the table setting")
+        problem = topic_problem(self.topic)
+        if problem is not None:
+            raise PipelineError(problem, "fix --topic or the topic setting")
         if self.engine == "athena" and not self.athena_output:
             raise PipelineError("Athena needs a result location", "set athena_output = 's3://BUCKET/athena/'")
         return self
@@ -72,19 +78,37 @@ _FIELD_NAMES = {f.name for f in fields(Settings)} - {"extra"}
 
 
 def _from_file(path: Path) -> dict[str, Any]:
+    fix = "fix --config or STOCKPIPE_CONFIG"
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
-        raise PipelineError(f"config file {path} not found", "fix --config or STOCKPIPE_CONFIG") from None
+        raise PipelineError(f"config file {path} not found", fix) from None
+    except IsADirectoryError:
+        raise PipelineError(f"config file {path} is a directory", f"{fix}: name the TOML file") from None
+    except PermissionError:
+        raise PipelineError(f"config file {path} cannot be read (permission denied)", fix) from None
+    except UnicodeDecodeError as exc:
+        raise PipelineError(
+            f"config file {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at {exc.start})",
+            "save it as UTF-8",
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise PipelineError(f"config file {path} is not valid TOML ({exc})", "fix the file") from None
     table = data.get("stockpipe", data)
+    if not isinstance(table, dict):
+        raise PipelineError(f"config file {path}: [stockpipe] must be a table of settings", "fix the file")
     unknown = set(table) - _FIELD_NAMES
     if unknown:
         raise PipelineError(
             f"config file {path} has unknown settings: {', '.join(sorted(unknown))}",
             f"known settings are: {', '.join(sorted(_FIELD_NAMES))}",
         )
+    for name, value in table.items():
+        if not isinstance(value, str):  # every setting is text (quote numbers: table = "2024")
+            raise PipelineError(
+                f"config file {path}: setting {name} = {value!r} is a {type(value).__name__}, not a string",
+                f'quote it: {name} = "{value}"',
+            )
     return dict(table)
 
 

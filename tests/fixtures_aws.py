@@ -35,8 +35,8 @@ import pyarrow.parquet as pq
 import pytest
 from athena_endpoint import FakeAthena
 
+from pipeline.layout import object_key, partition_path
 from pipeline.sink.encode import SCHEMA
-from pipeline.sink.layout import object_key, partition_path
 
 __all__ = ["athena_endpoint", "aws_env", "moto_endpoint", "s3_bucket"]
 

@@ -24,7 +24,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from fixtures_faults import SampleData, cli_env, kill_hard, lake_counts, parse_summary, spawn_cli, wait_until
 
-from pipeline.sink.layout import parse_object_name
+from pipeline.layout import parse_object_name
 from pipeline.status import read_status, status_path
 
 pytestmark = pytest.mark.integration

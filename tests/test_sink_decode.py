@@ -11,11 +11,11 @@ import pyarrow as pa
 import pytest
 
 from pipeline.kafka import Message
+from pipeline.layout import partition_codes, partition_of_code, partition_path
 from pipeline.progress import ProgressReporter
 from pipeline.records import StockBar, bar_from_json
 from pipeline.sink.deadletter import DeadLetters
 from pipeline.sink.decode import _decode_one, decode_messages
-from pipeline.sink.layout import partition_codes, partition_of_code, partition_path
 from pipeline.sink.run import Sink, SinkOptions
 
 
@@ -29,7 +29,7 @@ def _key(value: bytes | None) -> bytes:
     """What the producer keys a record by: its symbol (any key for values without one)."""
     try:
         symbol = json.loads(value)["symbol"]  # type: ignore[arg-type]
-    except Exception:  # noqa: BLE001 - poison of any kind: the key does not matter
+    except Exception:
         return b"k"
     return symbol.encode(errors="surrogatepass") if isinstance(symbol, str) else b"k"
 
@@ -255,7 +255,8 @@ def test_values_that_used_to_stop_the_sink_are_poison_with_a_reason():
     assert (
         _decode_one(_with(source="x:2147483648")) == "the line number in 'source' is out of range for int32"
     )
-    assert str(_decode_one(_with(symbol="A\ud800"))).startswith("symbol 'A\\ud800' is not 1-32 printable ASCII")
+    lone = str(_decode_one(_with(symbol="A\ud800")))
+    assert lone.startswith("symbol 'A\\ud800' is not 1-32 printable ASCII")
     assert _decode_one(_with(source="\ud800:3")) == "field 'source' is not valid Unicode (lone surrogate)"
     huge = _raw(
         '{"symbol":"A","date":"2017-01-03","open":1' + "0" * 400 + ',"high":1,"low":1,"close":1,"volume":1}'

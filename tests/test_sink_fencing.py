@@ -19,12 +19,12 @@ import pytest
 from pipeline.errors import CommitRejected
 from pipeline.kafka import Message
 from pipeline.lake import LocalLake, S3Lake
+from pipeline.layout import object_boundaries, object_key, parse_object_name
 from pipeline.progress import ProgressReporter
 from pipeline.records import StockBar
 from pipeline.sink.deadletter import DeadLetters
 from pipeline.sink.decode import decode_messages
 from pipeline.sink.encode import encode, object_extent
-from pipeline.sink.layout import object_boundaries, object_key, parse_object_name
 from pipeline.sink.run import Sink, SinkOptions, SinkReport
 
 MARCH = "year=2017/month=03"

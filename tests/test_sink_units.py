@@ -12,11 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.kafka import Message
+from pipeline.layout import object_key, partition_path
 from pipeline.records import StockBar
 from pipeline.sink.batcher import Batch, Batcher
 from pipeline.sink.decode import decode_messages
 from pipeline.sink.encode import SCHEMA, encode
-from pipeline.sink.layout import object_key, partition_path
 
 MARCH = "year=2017/month=03"
 
@@ -111,7 +111,7 @@ def test_old_batches_expire_on_the_wall_clock_bound():
 
 
 def test_object_names_parse_back_even_when_the_topic_has_dashes():
-    from pipeline.sink.layout import object_boundaries, parse_object_name
+    from pipeline.layout import object_boundaries, parse_object_name
 
     key = object_key("prices", "year=2017/month=03", "stock-prices-v2", 2, 1234, "parquet")
     assert parse_object_name(key) == ("stock-prices-v2", 2, 1234)

@@ -114,9 +114,8 @@ def _adversarial(root: Path) -> Path:
     _write(root / "Stocks/aaa.us.txt", KAGGLE_HEADER + "\n" + "\n".join(big) + "\n")
     # The same symbol in another folder (and in indexProcessed.csv below): one source per symbol, so
     # both paths skip it the same way.
-    _write(
-        root / "Stocks2/AAA.us.txt", KAGGLE_HEADER + "\n" + "\n".join(_rows(date(2005, 6, 1), 400, rng)) + "\n"
-    )
+    duplicate = "\n".join(_rows(date(2005, 6, 1), 400, rng))
+    _write(root / "Stocks2/AAA.us.txt", KAGGLE_HEADER + "\n" + duplicate + "\n")
     # BOM, CRLF, a stray CR, no final newline.
     crlf = "\r\n".join(_rows(date(2004, 12, 1), 300, rng))
     _write(root / "Stocks/crlf.us.txt", "\ufeff" + KAGGLE_HEADER + "\r\n" + crlf.replace("\r\n", "\r\r\n", 1))

@@ -11,7 +11,7 @@ from datetime import date
 from pipeline.config import Settings
 from pipeline.errors import PipelineError
 from pipeline.lake import Lake, LakeObject, open_lake
-from pipeline.sink.layout import partition_path
+from pipeline.layout import extension_of, is_data_name, partition_path
 
 #: At most this many objects of the canary's partition are opened to tell "not written" from
 #: "written but not visible" on timeout (a partition of today holds few objects: canaries, live bars).
@@ -100,7 +100,7 @@ def _not_found(
     prefix = f"{settings.table}/{partition_path(day, settings.partition_by)}/"
     try:
         lake = open_lake(settings.lake, settings.aws_endpoint_url, settings.region)
-        objects = [o for o in lake.list(prefix) if not o.key.rsplit("/", 1)[-1].startswith(("_", "."))]
+        objects = [o for o in lake.list(prefix) if is_data_name(o.key.rsplit("/", 1)[-1])]
         where = lake.location(prefix)
     except PipelineError as exc:
         return CanaryNotFound(
@@ -144,7 +144,7 @@ def _object_holding(lake: Lake, objects: list[LakeObject], symbol: str, nonce: i
 
 
 def _holds(data: bytes, key: str, symbol: str, nonce: int) -> bool:
-    if key.endswith(".parquet"):
+    if extension_of(key) == "parquet":
         import pyarrow.parquet as pq
 
         # No reader threads: pyarrow's thread pool, used after DuckDB in the same process, often

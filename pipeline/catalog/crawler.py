@@ -18,6 +18,7 @@ from pipeline.catalog.model import CrawlReport, TableReport
 from pipeline.config import Settings
 from pipeline.errors import PipelineError
 from pipeline.lake import open_lake
+from pipeline.layout import GLUE_EXCLUSIONS
 
 
 def open_catalog(settings: Settings) -> Catalog:
@@ -108,7 +109,7 @@ def run_glue_crawler(
         "DatabaseName": settings.database,
         "Description": f"stockpipe: tables under {settings.lake}",
         "Targets": {
-            "S3Targets": [{"Path": settings.lake.rstrip("/") + "/", "Exclusions": ["**/_*", "**/.*"]}]
+            "S3Targets": [{"Path": settings.lake.rstrip("/") + "/", "Exclusions": list(GLUE_EXCLUSIONS)}]
         },
         "SchemaChangePolicy": {"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "LOG"},
         "Configuration": json.dumps(

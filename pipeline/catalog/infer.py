@@ -18,11 +18,11 @@ from datetime import date
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.catalog.model import FORMATS, Column, Partition, TableDefinition
+from pipeline.catalog.model import Column, Partition, TableDefinition
 from pipeline.errors import PipelineError
 from pipeline.lake import Lake
+from pipeline.layout import EXTENSIONS, extension_of, is_data_name, table_problem
 
-_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INT = re.compile(r"^-?\d+$")
 _JSON_SAMPLE_LINES = 1000
@@ -44,10 +44,6 @@ class LakeScan:
     skipped: list[str]
 
 
-def is_data_name(name: str) -> bool:
-    return not name.startswith(("_", "."))
-
-
 def scan_lake(lake: Lake) -> LakeScan:
     """Every table in the lake with its inferred schema and all of its partitions."""
     found: dict[str, _TableObjects] = defaultdict(_TableObjects)
@@ -60,12 +56,13 @@ def scan_lake(lake: Lake) -> LakeScan:
             skipped.append(f"{obj.key}: not inside a table directory")
             continue
         table, dirs, name = parts[0], parts[1:-1], parts[-1]
-        fmt = next((f for f, ext in FORMATS.items() if name.endswith(ext)), None)
+        fmt = extension_of(name)
         if fmt is None:
-            skipped.append(f"{obj.key}: not a {' or '.join(FORMATS.values())} object")
+            skipped.append(f"{obj.key}: not a {' or '.join('.' + e for e in EXTENSIONS.values())} object")
             continue
-        if not _TABLE_NAME.match(table):
-            skipped.append(f"{obj.key}: table directory {table!r} is not a valid table name")
+        problem = table_problem(table)
+        if problem is not None:
+            skipped.append(f"{obj.key}: {problem}")
             continue
         pairs = [d.split("=", 1) for d in dirs]
         if any(len(p) != 2 or not p[0] or not p[1] for p in pairs):

@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Lake formats and the file extension the sink gives their objects.
-FORMATS: dict[str, str] = {"parquet": ".parquet", "jsonl": ".jsonl"}
+from pipeline.layout import EXTENSIONS
 
 
 @dataclass(frozen=True)
@@ -29,14 +28,15 @@ class Partition:
 class TableDefinition:
     name: str
     location: str  # the table's root: a directory path or an s3:// URL, without a trailing slash
-    format: str  # a key of FORMATS
+    format: str  # a lake_format: a key of pipeline.layout.EXTENSIONS
     columns: list[Column]
     partition_keys: list[Column] = field(default_factory=list)
     partitions: list[Partition] = field(default_factory=list)
 
     @property
     def extension(self) -> str:
-        return FORMATS[self.format]
+        """The data objects' extension, with its dot."""
+        return f".{EXTENSIONS[self.format]}"
 
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns] + [k.name for k in self.partition_keys]

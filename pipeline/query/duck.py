@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import duckdb
@@ -21,6 +20,7 @@ from pipeline.catalog import Catalog, TableDefinition
 from pipeline.config import Settings
 from pipeline.errors import PipelineError
 from pipeline.lake import S3Lake
+from pipeline.layout import DATA_NAME_GLOB, EXTENSIONS, is_data_key
 from pipeline.query.base import Engine, QueryResult
 from pipeline.query.types import arrow_type, duckdb_type, quote
 
@@ -62,7 +62,7 @@ class DuckDBEngine(Engine):
 
     def _glob(self, table: TableDefinition, root: str) -> str:
         dirs = "".join(f"{k.name}=*/" for k in table.partition_keys)
-        return f"{root.rstrip('/')}/{dirs}[!_.]*{table.extension}"
+        return f"{root.rstrip('/')}/{dirs}{DATA_NAME_GLOB}{table.extension}"
 
     def _local_source(self, table: TableDefinition) -> str:
         hive_types = ", ".join(
@@ -102,7 +102,7 @@ class DuckDBEngine(Engine):
             info.path
             for info in infos
             if info.type == pafs.FileType.File
-            and _is_data(info.path[len(root) + 1 :], depth, table.extension)
+            and is_data_key(info.path[len(root) + 1 :], depth, EXTENSIONS[table.format])
         )
         if not files:
             return self._empty(table)
@@ -164,16 +164,3 @@ class DuckDBEngine(Engine):
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-_KEY_VALUE = re.compile(r"^[^=/]+=[^/]+$")
-
-
-def _is_data(relative: str, depth: int, extension: str) -> bool:
-    parts = relative.split("/")
-    return (
-        len(parts) == depth + 1
-        and all(not p.startswith(("_", ".")) for p in parts)
-        and all(_KEY_VALUE.match(p) for p in parts[:-1])
-        and parts[-1].endswith(extension)
-    )

@@ -17,9 +17,9 @@ from typing import Any
 import jinja2
 
 from pipeline.errors import PipelineError
+from pipeline.layout import table_problem
 
 QUERIES_DIR = Path(__file__).resolve().parent.parent / "queries"
-_TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DESCRIPTION = re.compile(r"^\{#\s*(.*?)\s*#\}", re.DOTALL)
 PARAMS = ("table", "start", "end", "limit", "partition_keys")
 
@@ -82,8 +82,9 @@ def render(
             f"named queries take no parameter {', '.join(sorted(unknown))}",
             f"parameters are: {', '.join(PARAMS[:4])}",
         )
-    if not _TABLE.match(table):
-        raise PipelineError(f"table name {table!r} must be letters, digits and _", "fix --table")
+    problem = table_problem(table)
+    if problem is not None:
+        raise PipelineError(problem, "fix --table")
     start_d, end_d = _date("start", start), _date("end", end)
     if start_d and end_d and start_d > end_d:
         raise PipelineError(f"start {start_d} is after end {end_d}", "swap --start and --end")

@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.kafka import Message, TopicPartition
+from pipeline.layout import partition_codes, partition_of_code
 from pipeline.sink.decode import Decoded
-from pipeline.sink.layout import partition_codes, partition_of_code
 
 _POISON = -(2**62)  # the lake-partition code of a poison message in a poll's run key
 

@@ -23,12 +23,12 @@ from pipeline.errors import CommitRejected
 from pipeline.kafka import ConsumerClient, TopicPartition
 from pipeline.lake import Lake
 from pipeline.lake.s3 import LakeUnavailable
+from pipeline.layout import object_key
 from pipeline.progress import ProgressReporter
 from pipeline.sink.batcher import Batch, Batcher
 from pipeline.sink.deadletter import DeadLetters
 from pipeline.sink.decode import decode_messages
 from pipeline.sink.encode import encode, object_extent
-from pipeline.sink.layout import object_key
 from pipeline.status import StatusWriter
 
 log = logging.getLogger(__name__)

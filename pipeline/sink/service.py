@@ -11,9 +11,9 @@ from pipeline.errors import PipelineError
 from pipeline.kafka import make_consumer
 from pipeline.kafka.topics import topic_partitions
 from pipeline.lake import open_lake
+from pipeline.layout import object_boundaries
 from pipeline.progress import ProgressReporter
 from pipeline.sink.deadletter import DeadLetters
-from pipeline.sink.layout import object_boundaries
 from pipeline.sink.run import Sink, SinkOptions, SinkReport
 from pipeline.status import StatusWriter
 
