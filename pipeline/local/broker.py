@@ -14,6 +14,7 @@ The pid file and logs live under `<state_dir>/broker/`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from pipeline.errors import PipelineError
 from pipeline.local.tansu import tansu_binary
+from pipeline.state import check_state_dir
 
 DEFAULT_PORT = 9092
 KINDS = ("tansu", "kafka")
@@ -129,7 +131,7 @@ class LocalBroker:
         try:
             text = self.pid_file.read_text().split()
             pid, port, kind = int(text[0]), int(text[1]), text[2] if len(text) > 2 else "tansu"
-        except (FileNotFoundError, ValueError, IndexError):
+        except (OSError, ValueError, IndexError):  # no pid file (or no readable state dir): not running
             return None
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -157,6 +159,7 @@ class LocalBroker:
             raise ValueError(f"kind {kind!r} is not one of {KINDS}")
         if self._pid() is not None:
             return False
+        check_state_dir(self.dir.parent)
         if not port_free(self.host, self.port):
             raise PipelineError(
                 f"port {self.port} on {self.host} is already in use by another program",
@@ -221,7 +224,8 @@ class LocalBroker:
         """Stop our broker; return True when one was running."""
         pid = self._pid()
         if pid is None:
-            self.pid_file.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.pid_file.unlink(missing_ok=True)  # a stale one
             return False
         os.kill(pid, signal.SIGTERM)
         if not wait_until(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid), timeout_s):

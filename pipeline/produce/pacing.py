@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -56,8 +57,11 @@ class TimeScaled(Pacer):
     """`days_per_second` trading days of the data per wall-clock second: the topic looks like a live feed."""
 
     def __init__(self, days_per_second: float, stop: threading.Event | None = None) -> None:
-        if days_per_second <= 0:
-            raise PipelineError("--speed must be > 0 trading days per second", "use e.g. --speed 1")
+        if not (0 < days_per_second < math.inf):  # also NaN
+            raise PipelineError(
+                f"--speed {days_per_second} must be a finite number > 0 of trading days per second",
+                "use e.g. --speed 1, or leave it out to send as fast as possible",
+            )
         super().__init__(stop)
         self.seconds_per_day = 1.0 / days_per_second
         self.current: date | None = None
@@ -76,10 +80,10 @@ class TimeScaled(Pacer):
 
 
 def make_pacer(rate: str | None, speed: float | None, stop: threading.Event) -> Pacer:
-    if rate and speed:
+    if rate and speed is not None:
         raise PipelineError("--rate and --speed both given", "choose one way to pace the replay")
     if rate:
         return FixedRate(parse_rate(rate), stop)
-    if speed:
+    if speed is not None:  # 0 is refused by TimeScaled, not taken for "no pacing"
         return TimeScaled(speed, stop)
     return Pacer(stop)

@@ -15,6 +15,7 @@ from pipeline.produce.pacing import make_pacer
 from pipeline.produce.replay import ReplayReport, replay
 from pipeline.progress import ProgressReporter
 from pipeline.sources import ReadCounts, Rejects, SourceSet
+from pipeline.state import check_state_dir
 from pipeline.status import StatusWriter
 
 
@@ -71,6 +72,7 @@ def run_produce(
     `resume`, the rows that checkpoint lists as delivered are skipped (see pipeline/produce/checkpoint.py)."""
     stop = stop or threading.Event()
     pacer = make_pacer(rate, speed, stop)  # bad --rate fails before anything is sent
+    check_state_dir(settings.state_dir)  # status and the default checkpoint live there
     rejects = Rejects(rejects_path)
     sources = SourceSet(source, rejects)
     checkpoint = None

@@ -15,6 +15,7 @@ from pipeline.layout import object_boundaries
 from pipeline.progress import ProgressReporter
 from pipeline.sink.deadletter import DeadLetters
 from pipeline.sink.run import Sink, SinkOptions, SinkReport
+from pipeline.state import check_state_dir
 from pipeline.status import StatusWriter
 
 
@@ -46,19 +47,30 @@ def run_sink(
     consumer_options: dict[str, object] | None = None,
 ) -> SinkResult:
     stop = stop or threading.Event()
+    check_state_dir(settings.state_dir)  # dead letters go there: a file or a read-only dir fails now
+    dead_letters = DeadLetters(Path(settings.state_dir) / "deadletter" / f"{settings.topic}.jsonl")
+    dead_letters.check_writable()
     lake = open_lake(settings.lake, settings.aws_endpoint_url, settings.region)
     lake.check_writable()  # a bad bucket or an unwritable path fails now, before consuming
-    if topic_partitions(settings.bootstrap, settings.topic) == 0:
+    count = topic_partitions(settings.bootstrap, settings.topic)
+    if count == 0:
         raise PipelineError(
             f"topic {settings.topic!r} does not exist on {settings.bootstrap}",
             "produce to it first, or create it with `stockpipe topics create` (the kafka role does on AWS)",
+        )
+    static = list((consumer_options or {}).get("partitions") or [])  # type: ignore[call-overload]
+    missing = [p for p in static if p >= count]
+    if missing:
+        raise PipelineError(
+            f"--partitions {','.join(map(str, missing))}: topic {settings.topic!r} has only partitions "
+            f"0..{count - 1}",
+            f"pick from 0..{count - 1}, or leave --partitions out to read every partition as a group member",
         )
     existing = object_boundaries((o.key for o in lake.list(f"{settings.table}/")), settings.topic)
     boundaries = {(settings.topic, p): offsets for p, offsets in existing.items()}
     consumer = make_consumer(
         settings.client, settings.bootstrap, settings.group_id, settings.topic, **(consumer_options or {})
     )
-    dead_path = Path(settings.state_dir) / "deadletter" / f"{settings.topic}.jsonl"
     options = SinkOptions(
         table=settings.table,
         fmt=settings.lake_format,
@@ -71,9 +83,7 @@ def run_sink(
     try:
         with ProgressReporter(f"sink {settings.topic}", max_records, enabled=show_progress) as progress:
             status = StatusWriter(settings.state_dir, "sink", settings.topic)
-            report = Sink(
-                consumer, lake, DeadLetters(dead_path), options, stop, progress, status, boundaries
-            ).run()
+            report = Sink(consumer, lake, dead_letters, options, stop, progress, status, boundaries).run()
     finally:
         consumer.close()
-    return SinkResult(report, lake.url, dead_path)
+    return SinkResult(report, lake.url, dead_letters.path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,9 @@ MERGE_BUFFER_BYTES = 32 << 20
 MAX_CHUNK = 256 << 10
 MIN_CHUNK = 4 << 10
 SOURCE_SUFFIXES = (".txt", ".csv")
+#: A price row is ~60 bytes; a line longer than this is cut here (and then rejected as a row) so that a
+#: hostile file with one huge line costs linear time and bounded memory.
+MAX_LINE_BYTES = 1 << 20
 
 
 class UnreadableFile(Exception):
@@ -96,24 +100,56 @@ class _FileReader:
         return data
 
 
+#: What reading a damaged, encrypted or exotic zip member raises (zlib.error is an Exception).
+_ZIP_ERRORS = (
+    OSError, EOFError, zipfile.BadZipFile, RuntimeError, NotImplementedError, ValueError, zlib.error,
+)  # fmt: skip
+
+
 class _ZipReader:
-    """Reads a zip member; members share the zip's one file handle."""
+    """Reads a zip member; members share the zip's one file handle.
+
+    Before the first byte is handed out the member is read through once to check its CRC-32: a
+    damaged member is rejected whole, before any of its rows is sent, instead of failing after most of
+    them were delivered. Encrypted members and compression methods Python cannot read (Deflate64) are
+    rejected the same way, naming the reason.
+    """
 
     def __init__(self, archive: zipfile.ZipFile, member: str) -> None:
         self.archive, self.member = archive, member
         self.fh: IO[bytes] | None = None
         self.done = False
 
+    def _verify(self) -> None:
+        info = self.archive.getinfo(self.member)
+        if info.flag_bits & 0x1:
+            raise UnreadableFile("is encrypted in the zip (a password is needed); extract it first")
+        try:
+            with self.archive.open(self.member) as fh:
+                while fh.read(1 << 20):
+                    pass
+        except NotImplementedError:
+            raise UnreadableFile(
+                f"uses a zip compression method Python cannot read (method {info.compress_type}, "
+                "e.g. Deflate64); re-zip it with plain deflate or extract it"
+            ) from None
+        except zipfile.BadZipFile as exc:
+            raise UnreadableFile(f"is damaged in the zip ({exc}); download the zip again") from None
+
     def __call__(self) -> bytes:
         if self.done:
             return b""
         try:
             if self.fh is None:
+                self._verify()
                 self.fh = self.archive.open(self.member)
             data = self.fh.read(MIN_CHUNK * 4)
-        except (OSError, zipfile.BadZipFile) as exc:
+        except UnreadableFile:
             self._close()
-            raise UnreadableFile(f"cannot read from zip ({exc})") from None
+            raise
+        except _ZIP_ERRORS as exc:
+            self._close()
+            raise UnreadableFile(f"cannot read from zip ({type(exc).__name__}: {exc})") from None
         if not data:
             self._close()
         return data
@@ -127,14 +163,26 @@ class _ZipReader:
 
 class _Blocks(Iterator[tuple[int, str]]):
     """`SourceFile.blocks`: an iterator object rather than a generator, so that nothing but the
-    unfinished last line stays referenced between two reads (thousands of these are open at once)."""
+    unfinished last line stays referenced between two reads (thousands of these are open at once).
+
+    The unfinished line is kept as a list of pieces (joining them at every read would be quadratic in
+    the line's length) and only up to MAX_LINE_BYTES: a longer line is cut there and then rejected as
+    a row like any other malformed one, and the lines after it are read as usual.
+    """
 
     def __init__(self, read: Callable[[], bytes]) -> None:
         self._read = read
-        self._pending = b""
+        self._parts: list[bytes] = []  # the unfinished last line, in pieces
+        self._size = 0
         self._number = 1
         self._first = True
         self._done = False
+
+    def _hold(self, data: bytes) -> None:
+        room = MAX_LINE_BYTES - self._size
+        if data and room > 0:
+            self._parts.append(data[:room])
+            self._size += min(len(data), room)
 
     def __next__(self) -> tuple[int, str]:
         while not self._done:
@@ -153,20 +201,25 @@ class _Blocks(Iterator[tuple[int, str]]):
                     raise UnreadableFile("is a binary file, not CSV text")
                 if data.startswith(b"\xef\xbb\xbf"):
                     data = data[3:]
-            pending = self._pending + data if self._pending else data
-            cut = pending.rfind(b"\n")
+            cut = data.rfind(b"\n")
             if cut < 0:
-                self._pending = pending
+                self._hold(data)
                 continue
-            self._pending = pending[cut + 1 :]
+            first = data.find(b"\n")
+            self._hold(data[:first])
+            # The first line (its earlier pieces, capped) and every complete line after it.
+            block = b"".join(self._parts) + data[first:cut]
+            self._parts, self._size = [], 0
+            self._hold(data[cut + 1 :])
             number = self._number
-            self._number += pending.count(b"\n", 0, cut) + 1
+            self._number += block.count(b"\n") + 1
             # One decode per chunk, not per line: b"\n" never occurs inside a UTF-8 sequence, so this
             # gives the same text (and the same replacement characters) as decoding line by line.
-            return number, pending[:cut].decode("utf-8", errors="replace")
-        if self._pending:
-            pending, self._pending = self._pending, b""
-            return self._number, pending.decode("utf-8", errors="replace")
+            return number, block.decode("utf-8", errors="replace")
+        if self._parts:
+            rest = b"".join(self._parts)
+            self._parts, self._size = [], 0
+            return self._number, rest.decode("utf-8", errors="replace")
         raise StopIteration
 
 
@@ -184,8 +237,8 @@ def discover(root: Path) -> list[SourceFile]:
         try:
             zf = zipfile.ZipFile(root)
             files = [
-                SourceFile(name=i.filename, size=i.file_size, archive=zf, member=i.filename)
-                for i in sorted(zf.infolist(), key=lambda i: i.filename)
+                SourceFile(name=_zip_name(i), size=i.file_size, archive=zf, member=i.filename)
+                for i in sorted(zf.infolist(), key=_zip_name)
                 if not i.is_dir() and Path(i.filename).suffix.lower() in SOURCE_SUFFIXES
             ]
         except zipfile.BadZipFile as exc:
@@ -200,8 +253,25 @@ def discover(root: Path) -> list[SourceFile]:
     return files
 
 
+def _zip_name(info: zipfile.ZipInfo) -> str:
+    """Zips made on Windows may separate folders with backslashes: Stocks\\win.us.txt is Stocks/win.us.txt."""
+    return info.filename.replace("\\", "/")
+
+
+def _zip_name(info: zipfile.ZipInfo) -> str:
+    """Zips made on Windows may separate folders with backslashes: Stocks\\win.us.txt is Stocks/win.us.txt."""
+    return info.filename.replace("\\", "/")
+
+
+def display_name(name: str) -> str:
+    """A file name as text that can be printed and written anywhere: bytes that are not UTF-8 (which
+    Python keeps as lone surrogates) become backslash escapes, e.g. `caf\\xe9.us.txt`."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _entry(path: Path, name: str) -> SourceFile:
     """A directory entry named like a source file; one that is not a regular file carries its `problem`."""
+    name = display_name(name)
     if path.is_file():
         return SourceFile(name=name, size=path.stat().st_size, path=path)
     if path.is_symlink() and not path.exists():

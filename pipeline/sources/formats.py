@@ -176,7 +176,7 @@ def _checked_row(
 
 
 def symbol_from_filename(name: str) -> str:
-    """`Stocks/aapl.us.txt` -> `AAPL`; `brk-b.us.txt` -> `BRK-B`; `Stocks\\win.us.txt` (a zip made on
-    Windows) -> `WIN`. The caller checks the result (`bar_rules.symbol_problem`): `.us.txt` gives ''."""
-    base = re.split(r"[/\\]", name)[-1]
+    """`Stocks/aapl.us.txt` -> `AAPL`; `brk-b.us.txt` -> `BRK-B`. The caller checks the result
+    (`bar_rules.symbol_problem`): `.us.txt` gives ''."""
+    base = name.rsplit("/", 1)[-1]
     return base.split(".", 1)[0].upper()
