@@ -213,6 +213,33 @@ def _partition_list(text: str) -> list[int]:
     return parts
 
 
+@app.command()
+def check(
+    group: Annotated[str | None, typer.Option(help="The sink's consumer group.")] = None,
+    bootstrap: BootstrapOpt = None,
+    topic: TopicOpt = None,
+    lake: LakeOpt = None,
+    table: TableOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Check that the lake holds every offset the sink committed, each in one object (exit 1 if not)."""
+    from pipeline.lake import open_lake
+    from pipeline.sink.check import check_lake
+
+    settings = _settings(config, bootstrap=bootstrap, topic=topic, lake=lake, table=table, group_id=group)
+    report = check_lake(
+        settings.bootstrap,
+        settings.topic,
+        settings.group_id,
+        open_lake(settings.lake, settings.aws_endpoint_url, settings.region),
+        settings.table,
+        Path(settings.state_dir) / "deadletter" / f"{settings.topic}.jsonl",
+    )
+    typer.echo(report.text())
+    if not report.ok:
+        raise typer.Exit(1)
+
+
 @app.command("config")
 def show_config(config: ConfigOpt = None) -> None:
     """Check the settings (file < STOCKPIPE_* < defaults) and print the effective ones as TOML."""
