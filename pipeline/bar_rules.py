@@ -27,6 +27,17 @@ _SYMBOL = re.compile(SYMBOL_PATTERN)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def parse_date(text: str) -> date:
+    """A bar's date: exactly YYYY-MM-DD (date.fromisoformat alone also takes 20170110 and 2017-W02-3).
+    Raises ValueError."""
+    if not _ISO_DATE.fullmatch(text):
+        raise ValueError(f"date is not a valid YYYY-MM-DD date ({text[:40]!r})")
+    return date.fromisoformat(text)
+
+
 def latest_allowed_date(today: date | None = None) -> date:
     """Tomorrow: a bar from later than that is a typo (a bar of today may carry tomorrow's UTC date)."""
     return (today or date.today()) + timedelta(days=1)

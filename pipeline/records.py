@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from pipeline.bar_rules import bar_problem, latest_allowed_date, symbol_problem
+from pipeline.bar_rules import bar_problem, latest_allowed_date, parse_date, symbol_problem
 
 # Kafka message key and JSON value schema version; bump when a field changes meaning.
 SCHEMA_VERSION = 1
@@ -246,7 +246,7 @@ def _bar_from_json(raw: bytes | None) -> StockBar:
                 file, _, line = source.rpartition(":")
                 return StockBar(
                     symbol,
-                    date.fromisoformat(day),
+                    parse_date(day),
                     o,
                     h,
                     lo,
@@ -264,7 +264,7 @@ def _bar_from_json(raw: bytes | None) -> StockBar:
         file, _, line = source.rpartition(":")
         bar = StockBar(
             symbol=_typed(obj, "symbol", str),
-            date=date.fromisoformat(_typed(obj, "date", str)),
+            date=parse_date(_typed(obj, "date", str)),
             open=float(_typed(obj, "open", (int, float))),
             high=float(_typed(obj, "high", (int, float))),
             low=float(_typed(obj, "low", (int, float))),

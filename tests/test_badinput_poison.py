@@ -34,7 +34,7 @@ POISON: list[tuple[bytes | None, str]] = [
     ),
     (
         b'{"symbol": "AAA", "date": "03/01/2017", "open": 1, "high": 1, "low": 1, "close": 1, "volume": 1}',
-        "Invalid isoformat",
+        "date is not a valid YYYY-MM-DD date",
     ),
     (None, "empty value (tombstone)"),
     # Well-formed JSON from another producer, held to the producer's bar rules (pipeline/bar_rules.py).

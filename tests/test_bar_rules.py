@@ -147,3 +147,10 @@ def test_a_reject_line_never_carries_a_huge_field(tmp_path: Path):
     _kaggle(tmp_path, "Stocks/long.us.txt", ["2017-01-03," + "9" * 5_000_000 + "x,2,0.5,1.5,1,0"])
     _bars, rejects = _read(tmp_path)
     assert rejects.rows == 1 and len(rejects.shown[0]) < 700, len(rejects.shown[0])
+
+
+def test_the_sink_holds_foreign_dates_to_the_same_yyyy_mm_dd_rule():
+    for text in ("20170110", "2017-W02-3", "2017-1-10"):
+        value = f'{{"symbol":"AAA","date":"{text}","open":1.0,"high":2.0,"low":0.5,"close":1.0,"volume":1}}'
+        with pytest.raises(BadMessage, match="date is not a valid YYYY-MM-DD date"):
+            bar_from_json(value.encode(), b"AAA")

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from pipeline.bar_rules import good_bars, good_symbols, latest_allowed_date
+from pipeline.bar_rules import good_bars, good_symbols, latest_allowed_date, parse_date
 from pipeline.kafka import Message
 from pipeline.records import BadMessage, StockBar, bar_from_json
 from pipeline.sink.encode import SCHEMA
@@ -253,11 +253,9 @@ def _foreign_keys(table: pa.Table, keys: list[bytes | None]) -> set[int]:
 
 
 def _plain_iso_date(text: str) -> bool:
-    """`text` is YYYY-MM-DD and a valid date (the form Arrow's cast takes; screened ASCII)."""
-    if len(text) != 10 or text[4] != "-" or text[7] != "-" or not (text[:4] + text[5:7] + text[8:]).isdigit():
-        return False
+    """`text` is a bar's date by `bar_rules.parse_date` (also the form Arrow's cast takes)."""
     try:
-        date.fromisoformat(text)
+        parse_date(text)
     except ValueError:
         return False
     return True

@@ -18,7 +18,7 @@ from datetime import date
 from enum import Enum
 from functools import cached_property
 
-from pipeline.bar_rules import EARLIEST_DATE, bar_problem, latest_allowed_date
+from pipeline.bar_rules import EARLIEST_DATE, bar_problem, latest_allowed_date, parse_date
 from pipeline.records import StockBar
 
 __all__ = ["EARLIEST_DATE", "latest_allowed_date"]  # the bar rules' own, re-exported for the readers
@@ -126,15 +126,9 @@ def _whole(text: str) -> int:
 def _date(fields: list[str], header: Header, latest: date) -> date:
     raw = fields[header.index["date"]].strip()
     try:
-        # Exactly YYYY-MM-DD: fromisoformat alone also takes 20170110 and 2017-W02-3.
-        if not _ISO_DATE.fullmatch(raw):
-            raise ValueError(raw)
-        return date.fromisoformat(raw)
+        return parse_date(raw)
     except ValueError:
         raise RowError(f"date is not a valid YYYY-MM-DD date ({raw!r})") from None
-
-
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def parse_row(
@@ -147,7 +141,7 @@ def parse_row(
         i_date, i_open, i_high, i_low, i_close, i_volume = header.positions
         try:
             text = fields[i_date].strip()
-            day = date.fromisoformat(text) if _ISO_DATE.fullmatch(text) else None
+            day = parse_date(text)
             open_ = float(fields[i_open])
             high = float(fields[i_high])
             low = float(fields[i_low])
@@ -156,7 +150,7 @@ def parse_row(
         except ValueError:
             pass
         else:
-            if day is not None and bar_problem(day, open_, high, low, close, volume, latest) is None:
+            if bar_problem(day, open_, high, low, close, volume, latest) is None:
                 return StockBar(symbol, day, open_, high, low, close, volume, source_file, line)
     return _checked_row(fields, header, symbol, source_file, line, latest)
 
