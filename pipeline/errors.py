@@ -15,6 +15,11 @@ class PipelineError(Exception):
         return f"{self.problem}; {self.fix}" if self.fix else self.problem
 
 
+class Unavailable(PipelineError):
+    """A service (the lake's S3 endpoint, Glue, Athena) could not be reached or answered with a server
+    error: a retry may succeed. Every backend raises this one type for it."""
+
+
 class CommitRejected(PipelineError):
     """The consumer group refused an offset commit because this member no longer owns the partition
     (a rebalance, an expired session, a member paused past its session): the new owner re-reads from

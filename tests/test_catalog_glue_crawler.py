@@ -17,7 +17,7 @@ from botocore.stub import ANY, Stubber
 from fixtures_aws import unique_name
 
 from pipeline.catalog import run_glue_crawler
-from pipeline.catalog.aws import aws_client
+from pipeline.aws import aws_client
 from pipeline.config import Settings
 from pipeline.errors import PipelineError
 

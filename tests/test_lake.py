@@ -24,8 +24,21 @@ def test_local_put_is_atomic_and_listed_in_key_order(tmp_path: Path):
 
 
 def test_local_keys_cannot_escape_the_lake(tmp_path: Path):
-    with pytest.raises(ValueError, match="escapes"):
+    with pytest.raises(PipelineError, match="escapes"):
         LocalLake(tmp_path / "lake").put("../outside", b"x")
+
+
+@pytest.mark.integration
+def test_both_backends_raise_the_same_error_types_for_the_same_failures(
+    tmp_path: Path, moto_endpoint: str, s3_bucket: str
+):
+    """A missing object is a PipelineError everywhere; only `Unavailable` (shared) means retry."""
+    from pipeline.errors import Unavailable
+
+    for lake in (LocalLake(tmp_path / "lake"), S3Lake(f"s3://{s3_bucket}/lake", endpoint_url=moto_endpoint)):
+        with pytest.raises(PipelineError, match="no object to read") as missing:
+            lake.get("prices/none.parquet")
+        assert not isinstance(missing.value, Unavailable), lake
 
 
 def test_unwritable_lake_path_is_a_clear_error(tmp_path: Path):
@@ -65,8 +78,8 @@ def test_s3_missing_bucket_is_a_clear_error(moto_endpoint: str):
 def test_s3_unreachable_endpoint_is_retryable_and_clear(aws_env):
     from fixtures_kafka import free_port
 
-    from pipeline.lake.s3 import LakeUnavailable
+    from pipeline.errors import Unavailable
 
     lake = S3Lake("s3://bucket/lake", endpoint_url=f"http://127.0.0.1:{free_port()}")
-    with pytest.raises(LakeUnavailable, match="cannot reach S3"):
+    with pytest.raises(Unavailable, match="cannot reach S3"):
         lake.put("x", b"1")

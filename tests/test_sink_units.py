@@ -245,12 +245,12 @@ class _OutageAtStopLake(_RecordingLake):
         self.down = True
 
     def create(self, key: str, data: bytes) -> bool:
-        from pipeline.lake.s3 import LakeUnavailable
+        from pipeline.errors import Unavailable
 
         if self.down:
             self.down = False
             self.stop.set()
-            raise LakeUnavailable("connection refused")
+            raise Unavailable("connection refused")
         return super().create(key, data)
 
 

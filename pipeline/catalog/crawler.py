@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pipeline.catalog.aws import AWS_ERRORS, aws_error, error_code
+from pipeline.aws import AWS_ERRORS, aws_error, error_code
 from pipeline.catalog.base import Catalog
 from pipeline.catalog.glue import GlueCatalog
 from pipeline.catalog.infer import scan_lake

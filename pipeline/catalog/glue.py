@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from pipeline.catalog.aws import AWS_ERRORS, aws_client, aws_error, error_code
+from pipeline.aws import AWS_ERRORS, aws_client, aws_error, error_code
 from pipeline.catalog.base import Catalog, same_shape
 from pipeline.catalog.model import Column, Partition, RegisterResult, TableDefinition
 from pipeline.config import Settings

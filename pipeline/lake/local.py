@@ -20,7 +20,9 @@ class LocalLake(Lake):
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
         if path != self.root and self.root not in path.parents:
-            raise ValueError(f"lake key {key!r} escapes the lake root")
+            raise PipelineError(
+                f"lake key {key!r} escapes the lake root {self.root}", "use keys inside the lake"
+            )
         return path
 
     def put(self, key: str, data: bytes) -> None:
@@ -48,7 +50,17 @@ class LocalLake(Lake):
             ) from None
 
     def get(self, key: str) -> bytes:
-        return self._path(key).read_bytes()
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise PipelineError(
+                f"no object to read at {path}", "list the lake to see what is there"
+            ) from None
+        except OSError as exc:
+            raise PipelineError(
+                f"cannot read {path} ({exc.strerror or exc})", "check its permissions"
+            ) from None
 
     def list(self, prefix: str = "") -> Iterator[LakeObject]:
         if not self.root.exists():

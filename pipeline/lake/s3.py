@@ -6,20 +6,12 @@ import sys
 import uuid
 from collections.abc import Iterator
 
-import boto3
 import botocore.exceptions as bce
 import pyarrow.fs as pafs
-from botocore.config import Config
 
-from pipeline.errors import PipelineError
+from pipeline import aws
+from pipeline.errors import PipelineError, Unavailable
 from pipeline.lake.base import Lake, LakeObject
-
-# Fail fast on a dead endpoint: the caller (the sink) owns retrying with backoff and a visible message.
-_CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"})
-
-
-class LakeUnavailable(PipelineError):
-    """The S3 endpoint could not be reached or answered with a server error: worth retrying."""
 
 
 def split_s3_url(url: str) -> tuple[str, str]:
@@ -35,11 +27,8 @@ class S3Lake(Lake):
         self.bucket, self.prefix = split_s3_url(url)
         self.url = f"s3://{self.bucket}/{self.prefix}".rstrip("/")
         self.endpoint_url = endpoint_url
-        self.session = boto3.session.Session(region_name=region)
+        self.client, self.session = aws.client("s3", endpoint_url, region, aws.LAKE_CLIENT_CONFIG)
         self.region = self.session.region_name or "us-east-1"
-        self.client = self.session.client(
-            "s3", endpoint_url=endpoint_url, region_name=self.region, config=_CLIENT_CONFIG
-        )
         self._conditional: bool | None = None  # does the endpoint honour If-None-Match? (asked once)
 
     def _key(self, key: str) -> str:
@@ -49,35 +38,28 @@ class S3Lake(Lake):
         return f"{self.url} (endpoint {self.endpoint_url or 'AWS'})"
 
     def _fail(self, exc: Exception, action: str) -> PipelineError:
-        if isinstance(exc, bce.NoCredentialsError):
+        """The shared AWS mapping (pipeline/aws.py), with the lake's own words for S3's answers."""
+        code = aws.error_code(exc)
+        if code == "NoSuchBucket":
             return PipelineError(
-                f"no AWS credentials to {action} {self._where()}",
-                "attach an instance profile, or set AWS_PROFILE / AWS_ACCESS_KEY_ID+AWS_SECRET_ACCESS_KEY",
+                f"bucket {self.bucket!r} does not exist at {self.endpoint_url or 'AWS'}",
+                "create it (the aws_analytics role does) or fix --lake",
             )
-        if isinstance(exc, bce.EndpointConnectionError | bce.ConnectTimeoutError | bce.ReadTimeoutError):
-            return LakeUnavailable(
-                f"cannot reach S3 to {action} {self._where()} ({type(exc).__name__})",
-                "check the endpoint URL and that the S3 service is up",
+        if code in {"NoSuchKey", "404"}:
+            return PipelineError(
+                f"no object to {action} at {self._where()}", "list the lake to see what is there"
             )
-        if isinstance(exc, bce.ClientError):
-            code = exc.response.get("Error", {}).get("Code", "")
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if code == "NoSuchBucket":
-                return PipelineError(
-                    f"bucket {self.bucket!r} does not exist at {self.endpoint_url or 'AWS'}",
-                    "create it (the aws_analytics role does) or fix --lake",
-                )
-            if code in {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}:
-                return PipelineError(
-                    f"access denied to {action} {self._where()} ({code})",
-                    "grant s3:PutObject/GetObject/ListBucket on the lake prefix to these credentials",
-                )
-            if status >= 500 or code in {"SlowDown", "ServiceUnavailable", "InternalError"}:
-                return LakeUnavailable(
-                    f"S3 answered {code or status} to {action} {self._where()}", "retrying"
-                )
-            return PipelineError(f"S3 refused to {action} {self._where()}: {code} {exc}")
-        return LakeUnavailable(f"S3 error to {action} {self._where()}: {exc}", "retrying")
+        if code in {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}:
+            return PipelineError(
+                f"access denied to {action} {self._where()} ({code})",
+                "grant s3:PutObject/GetObject/ListBucket on the lake prefix to these credentials",
+            )
+        error = aws.aws_error(exc, "S3", f"{action} {self._where()}", self.endpoint_url)
+        if isinstance(error, Unavailable) and "cannot reach" in error.problem:
+            return Unavailable(
+                f"cannot reach S3 to {action} {self._where()} ({type(exc).__name__})", error.fix
+            )
+        return error
 
     def put(self, key: str, data: bytes) -> None:
         try:

@@ -9,8 +9,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from pipeline.aws import AWS_ERRORS, aws_client, aws_error
 from pipeline.catalog import Catalog
-from pipeline.catalog.aws import AWS_ERRORS, aws_client, aws_error
 from pipeline.config import Settings
 from pipeline.errors import PipelineError
 from pipeline.query.base import Engine, QueryResult

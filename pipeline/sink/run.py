@@ -19,10 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
-from pipeline.errors import CommitRejected
+from pipeline.errors import CommitRejected, Unavailable
 from pipeline.kafka import ConsumerClient, TopicPartition
 from pipeline.lake import Lake
-from pipeline.lake.s3 import LakeUnavailable
 from pipeline.layout import object_key
 from pipeline.progress import ProgressReporter
 from pipeline.sink.batcher import Batch, Batcher
@@ -199,7 +198,7 @@ class Sink:
         while True:
             try:
                 return call()
-            except LakeUnavailable as exc:
+            except Unavailable as exc:
                 if time.monotonic() >= deadline:
                     print(
                         f"sink: giving up on {key} while stopping; its rows stay uncommitted and will be "
