@@ -380,15 +380,18 @@ def local_status(config: ConfigOpt = None) -> None:
 def topics_create(
     name: Annotated[str, typer.Argument(help="Topic name.")],
     partitions: Annotated[int, typer.Option(min=1)] = 3,
-    replication: Annotated[int, typer.Option(min=1)] = 1,
+    replication: Annotated[
+        int | None, typer.Option(min=1, help="Replicas per partition [default: the cluster's default].")
+    ] = None,
     bootstrap: BootstrapOpt = None,
+    client: ClientOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Create a topic if it does not exist."""
     from pipeline.kafka.topics import ensure_topic
 
-    settings = _settings(config, bootstrap=bootstrap)
-    created = ensure_topic(settings.bootstrap, name, partitions, replication)
+    settings = _settings(config, bootstrap=bootstrap, client=client, topic=name)  # also checks the name
+    created = ensure_topic(settings.bootstrap, name, partitions, replication or -1, client=settings.client)
     typer.echo(f"topic {name} {'created' if created else 'already exists'}")
 
 

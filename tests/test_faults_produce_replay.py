@@ -54,9 +54,6 @@ class FakeProducer(ProducerClient):
         self.poll()
         return 0
 
-    def topic_partitions(self, topic: str, timeout_s: float) -> int:
-        return 1
-
     def close(self) -> None:
         pass
 

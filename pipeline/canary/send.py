@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from pipeline.canary.record import canary_bar, new_nonce
-from pipeline.canary.roundtrip import NotDelivered, Unreachable, open_roundtrip
 from pipeline.config import Settings
 from pipeline.errors import PipelineError
+from pipeline.kafka import NotDelivered, Unreachable, make_admin
 
 _REACH_FIX = (
     "is the external listener reachable from here? check the security group's operator_cidrs "
@@ -48,7 +48,7 @@ def send_canary(settings: Settings, timeout_s: float = 60.0) -> SendResult:
         return max(deadline - time.monotonic(), 0.0)
 
     try:
-        client = open_roundtrip(settings.client, bootstrap, timeout_s)
+        client = make_admin(settings.client, bootstrap, timeout_s)
     except Unreachable as exc:
         raise PipelineError(f"canary: cannot reach Kafka at {bootstrap} ({exc})", _REACH_FIX) from None
     try:
@@ -66,7 +66,7 @@ def send_canary(settings: Settings, timeout_s: float = 60.0) -> SendResult:
 
         started = time.perf_counter()
         try:
-            partition, offset = client.produce(topic, key, value, left())
+            partition, offset = client.send_one(topic, key, value, left())
         except (Unreachable, NotDelivered) as exc:
             raise PipelineError(
                 f"canary: {bootstrap} topic {topic}: the record was not acknowledged ({exc})",
@@ -77,7 +77,7 @@ def send_canary(settings: Settings, timeout_s: float = 60.0) -> SendResult:
         produce_s = time.perf_counter() - started
 
         started = time.perf_counter()
-        got = client.read(topic, partition, offset, left())
+        got = client.read_at(topic, partition, offset, left())
         readback_s = time.perf_counter() - started
         where = f"{bootstrap} topic {topic} partition {partition} offset {offset}"
         if got is None:

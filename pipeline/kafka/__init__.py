@@ -7,13 +7,28 @@ The pipeline talks to `ProducerClient` / `ConsumerClient`; the backend is chosen
 from __future__ import annotations
 
 from pipeline.kafka.base import (
+    AdminClient,
     ConsumerClient,
     DeliveryCallback,
     DeliveryReports,
     Message,
+    NotDelivered,
     ProducerClient,
+    ReadBack,
     TopicPartition,
+    Unreachable,
 )
+
+
+def make_admin(client: str, bootstrap: str, timeout_s: float = 10.0) -> AdminClient:
+    """Topic administration and single-record probes through the chosen client; raises Unreachable."""
+    if client == "confluent":
+        from pipeline.kafka.confluent import ConfluentAdmin
+
+        return ConfluentAdmin(bootstrap, timeout_s)
+    from pipeline.kafka.kpython import KafkaPythonAdmin
+
+    return KafkaPythonAdmin(bootstrap, timeout_s)
 
 
 def make_producer(client: str, bootstrap: str, **options: object) -> ProducerClient:
@@ -39,12 +54,17 @@ def make_consumer(
 
 
 __all__ = [
+    "AdminClient",
     "ConsumerClient",
     "DeliveryCallback",
     "DeliveryReports",
     "Message",
+    "NotDelivered",
     "ProducerClient",
+    "ReadBack",
     "TopicPartition",
+    "Unreachable",
+    "make_admin",
     "make_consumer",
     "make_producer",
 ]

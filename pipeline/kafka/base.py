@@ -86,8 +86,49 @@ class ProducerClient(ABC):
         """Wait for outstanding records; return how many are still without a delivery report."""
 
     @abstractmethod
-    def topic_partitions(self, topic: str, timeout_s: float) -> int:
-        """Number of partitions of `topic`; 0 if it does not exist. Raises on an unreachable broker."""
+    def close(self) -> None: ...
+
+
+class Unreachable(Exception):
+    """No broker answered (the detail is the client's own reason)."""
+
+
+class NotDelivered(Exception):
+    """The record got no successful delivery report (the detail says why)."""
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class AdminClient(ABC):
+    """Topic administration and single-record probes (the canary), one backend per client library.
+
+    Every call takes its own timeout in seconds; the caller owns any overall deadline. Reading back
+    assigns one partition at one offset: no group join, no commit, nothing a sink's group could notice.
+    """
+
+    #: The client's most recent error text (connection refused, ...), for error messages.
+    last_error: str | None = None
+
+    @abstractmethod
+    def partitions(self, topic: str, timeout_s: float) -> int:
+        """Partitions of `topic`, 0 when it does not exist; raises Unreachable."""
+
+    @abstractmethod
+    def create_topic(self, topic: str, partitions: int, replication: int, timeout_s: float) -> bool:
+        """Create `topic` (replication -1: the cluster's default); False when it exists already."""
+
+    @abstractmethod
+    def send_one(self, topic: str, key: bytes, value: bytes, timeout_s: float) -> tuple[int, int]:
+        """Send one record and wait for its acks=all delivery report: (partition, offset)."""
+
+    @abstractmethod
+    def read_at(self, topic: str, partition: int, offset: int, timeout_s: float) -> ReadBack | None:
+        """The first record at or after `offset` in `partition`; None when none arrives in time."""
 
     @abstractmethod
     def close(self) -> None: ...

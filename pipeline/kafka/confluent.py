@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka import TopicPartition as CkTopicPartition
+from confluent_kafka.admin import AdminClient as CkAdminClient
+from confluent_kafka.admin import NewTopic
 
 from pipeline.errors import CommitRejected, PipelineError
 from pipeline.kafka.base import (
+    AdminClient,
     ConsumerClient,
     DeliveryCallback,
     DeliveryReports,
     Message,
+    NotDelivered,
     ProducerClient,
+    ReadBack,
     TopicPartition,
+    Unreachable,
     heartbeat_interval_ms,
 )
 from pipeline.kafka.logs import LIBRDKAFKA, ErrorReporter
@@ -92,16 +100,6 @@ class ConfluentProducer(ProducerClient):
 
     def flush(self, timeout_s: float) -> int:
         return self._producer.flush(timeout_s)
-
-    def topic_partitions(self, topic: str, timeout_s: float) -> int:
-        try:
-            meta = self._producer.list_topics(topic, timeout=timeout_s)
-        except KafkaException as exc:
-            raise _unreachable(self.bootstrap, timeout_s, exc) from None
-        tmeta = meta.topics.get(topic)
-        if tmeta is None or tmeta.error is not None:
-            return 0
-        return len(tmeta.partitions)
 
     def close(self) -> None:
         self._producer.flush(0)
@@ -195,3 +193,106 @@ class ConfluentConsumer(ConsumerClient):
 
     def close(self) -> None:
         self._consumer.close()
+
+
+class ConfluentAdmin(AdminClient):
+    def __init__(self, bootstrap: str, timeout_s: float) -> None:
+        self.bootstrap = bootstrap
+        self.last_error = None
+        self._timeout_s = timeout_s
+        self._producer: Producer | None = None
+        self._admin = CkAdminClient(
+            {"bootstrap.servers": bootstrap, "error_cb": self._on_error, "logger": LIBRDKAFKA}
+        )
+
+    def _on_error(self, err: KafkaError) -> None:
+        self.last_error = err.str()
+
+    def partitions(self, topic: str, timeout_s: float) -> int:
+        try:
+            # All topics, not just this one: a metadata request naming a topic may create it on brokers
+            # that allow auto-creation (tansu does), and a check must not create what it checks for.
+            meta = self._admin.list_topics(timeout=max(timeout_s, 0.1))
+        except KafkaException as exc:
+            raise Unreachable(self.last_error or exc.args[0].str()) from None
+        tmeta = meta.topics.get(topic)
+        return 0 if tmeta is None or tmeta.error is not None else len(tmeta.partitions)
+
+    def create_topic(self, topic: str, partitions: int, replication: int, timeout_s: float) -> bool:
+        futures = self._admin.create_topics(
+            [NewTopic(topic, partitions, replication)], operation_timeout=max(timeout_s, 0.1)
+        )
+        try:
+            futures[topic].result(timeout=max(timeout_s, 0.1))
+        except KafkaException as exc:
+            err = exc.args[0]
+            if err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                return False
+            if err.code() in (KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN):
+                raise Unreachable(self.last_error or err.str()) from None
+            raise PipelineError(f"cannot create topic {topic!r} on {self.bootstrap}: {err.str()}") from None
+        return True
+
+    def send_one(self, topic: str, key: bytes, value: bytes, timeout_s: float) -> tuple[int, int]:
+        if self._producer is None:
+            self._producer = Producer(
+                {
+                    "bootstrap.servers": self.bootstrap,
+                    "acks": "all",
+                    "enable.idempotence": True,
+                    "linger.ms": 0,
+                    # A missing topic is an error to report, not something to create by producing to it.
+                    "allow.auto.create.topics": False,
+                    "delivery.timeout.ms": max(int(self._timeout_s * 1000), 1000),
+                    "error_cb": self._on_error,
+                    "logger": LIBRDKAFKA,
+                }
+            )
+        reports: list[tuple[Any, Any]] = []
+        self._producer.produce(topic, key=key, value=value, on_delivery=lambda e, m: reports.append((e, m)))
+        self._producer.flush(max(timeout_s, 0.1))
+        if not reports:
+            raise NotDelivered(
+                f"no delivery report within {timeout_s:.0f} s"
+                + (f" (last client error: {self.last_error})" if self.last_error else "")
+            )
+        err, msg = reports[0]
+        if err is not None:
+            raise NotDelivered(err.str())
+        return msg.partition(), msg.offset()
+
+    def read_at(self, topic: str, partition: int, offset: int, timeout_s: float) -> ReadBack | None:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                # confluent-kafka insists on a group id, but an assign-only consumer never joins the
+                # group and, with auto commit off, never commits to it.
+                "group.id": "stockpipe-readback",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "error",  # an offset that is gone is an error, not a jump
+                "error_cb": self._on_error,
+                "logger": LIBRDKAFKA,
+            }
+        )
+        try:
+            consumer.assign([CkTopicPartition(topic, partition, offset)])
+            deadline = time.monotonic() + timeout_s
+            while (remaining := deadline - time.monotonic()) > 0:
+                msg = consumer.poll(min(remaining, 0.5))
+                if msg is None:
+                    continue
+                if msg.error() is not None:
+                    self.last_error = msg.error().str()
+                    continue
+                return ReadBack(msg.offset(), msg.key(), msg.value())
+            return None
+        finally:
+            consumer.close()
+
+    def close(self) -> None:
+        if self._producer is not None:
+            # Whatever is still queued (a record that was never acknowledged) is dropped, not retried.
+            with contextlib.suppress(Exception):
+                self._producer.purge()
+            self._producer.flush(0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
@@ -24,11 +25,15 @@ from kafka.structs import OffsetAndMetadata
 
 from pipeline.errors import CommitRejected, PipelineError
 from pipeline.kafka.base import (
+    AdminClient,
     ConsumerClient,
     DeliveryCallback,
     Message,
+    NotDelivered,
     ProducerClient,
+    ReadBack,
     TopicPartition,
+    Unreachable,
     heartbeat_interval_ms,
 )
 
@@ -99,21 +104,6 @@ class KafkaPythonProducer(ProducerClient):
             self._producer.flush(timeout=timeout_s)
         with self._lock:
             return self._pending
-
-    def topic_partitions(self, topic: str, timeout_s: float) -> int:
-        try:
-            probe = KafkaConsumer(
-                bootstrap_servers=_servers(self.bootstrap),
-                request_timeout_ms=int(timeout_s * 1000) + 1000,
-                api_version_auto_timeout_ms=int(timeout_s * 1000),
-            )
-        except NoBrokersAvailable as exc:
-            raise _unreachable(self.bootstrap, exc) from None
-        try:
-            parts = probe.partitions_for_topic(topic)
-        finally:
-            probe.close()
-        return len(parts or ())
 
     def close(self) -> None:
         self._producer.close(timeout=5)
@@ -197,3 +187,107 @@ class KafkaPythonConsumer(ConsumerClient):
 
     def close(self) -> None:
         self._consumer.close(autocommit=False)
+
+
+_KAFKA_PYTHON_LOG = logging.getLogger("kafka")
+
+
+class KafkaPythonAdmin(AdminClient):
+    def __init__(self, bootstrap: str, timeout_s: float) -> None:
+        self.bootstrap = bootstrap
+        self.last_error = None
+        self._timeout_ms = max(int(timeout_s * 1000), 1000)
+        self._producer: KafkaProducer | None = None
+        # kafka-python logs every failed connection attempt at ERROR; the callers' own one-line errors
+        # say what failed, so its logs are quiet until close() (as librdkafka's are).
+        self._log_level = _KAFKA_PYTHON_LOG.level
+        _KAFKA_PYTHON_LOG.setLevel(logging.CRITICAL)
+        try:
+            # No group: metadata and the assigned read-back only.
+            self._consumer = KafkaConsumer(
+                bootstrap_servers=_servers(bootstrap),
+                group_id=None,
+                enable_auto_commit=False,
+                allow_auto_create_topics=False,
+                auto_offset_reset="none",
+                api_version_auto_timeout_ms=self._timeout_ms,
+                request_timeout_ms=self._timeout_ms,
+            )
+        except NoBrokersAvailable as exc:
+            _KAFKA_PYTHON_LOG.setLevel(self._log_level)
+            raise Unreachable(f"{type(exc).__name__}: no broker answered") from None
+
+    def partitions(self, topic: str, timeout_s: float) -> int:
+        try:
+            return len(self._consumer.partitions_for_topic(topic) or ())
+        except KafkaError as exc:
+            raise Unreachable(f"{type(exc).__name__}: {exc}") from None
+
+    def create_topic(self, topic: str, partitions: int, replication: int, timeout_s: float) -> bool:
+        from kafka.admin import KafkaAdminClient, NewTopic
+        from kafka.errors import TopicAlreadyExistsError
+
+        ms = max(int(timeout_s * 1000), 1000)
+        try:
+            admin = KafkaAdminClient(
+                bootstrap_servers=_servers(self.bootstrap),
+                api_version_auto_timeout_ms=ms,
+                request_timeout_ms=ms,
+            )
+        except NoBrokersAvailable as exc:
+            raise Unreachable(f"{type(exc).__name__}: no broker answered") from None
+        try:
+            admin.create_topics([NewTopic(topic, partitions, replication)], timeout_ms=ms)
+        except TopicAlreadyExistsError:
+            return False
+        except KafkaError as exc:
+            raise PipelineError(f"cannot create topic {topic!r} on {self.bootstrap}: {exc}") from None
+        finally:
+            admin.close()
+        return True
+
+    def send_one(self, topic: str, key: bytes, value: bytes, timeout_s: float) -> tuple[int, int]:
+        ms = max(int(timeout_s * 1000), 1000)
+        try:
+            if self._producer is None:
+                self._producer = KafkaProducer(
+                    bootstrap_servers=_servers(self.bootstrap),
+                    acks="all",
+                    retries=2_147_483_647,
+                    max_in_flight_requests_per_connection=1,
+                    allow_auto_create_topics=False,
+                    api_version_auto_timeout_ms=ms,
+                    max_block_ms=ms,
+                    request_timeout_ms=ms,
+                    delivery_timeout_ms=ms,
+                )
+            meta = self._producer.send(topic, key=key, value=value).get(timeout=max(timeout_s, 0.1))
+        except NoBrokersAvailable as exc:
+            raise Unreachable(f"{type(exc).__name__}: no broker answered") from None
+        except KafkaError as exc:
+            raise NotDelivered(f"{type(exc).__name__}: {exc}") from None
+        return meta.partition, meta.offset
+
+    def read_at(self, topic: str, partition: int, offset: int, timeout_s: float) -> ReadBack | None:
+        tp = KpTopicPartition(topic, partition)
+        self._consumer.assign([tp])
+        self._consumer.seek(tp, offset)
+        deadline = time.monotonic() + timeout_s
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                polled = self._consumer.poll(timeout_ms=int(min(remaining, 0.5) * 1000), max_records=1)
+            except KafkaError as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                time.sleep(min(0.2, max(deadline - time.monotonic(), 0)))
+                continue
+            for record in polled.get(tp, ()):
+                return ReadBack(record.offset, record.key, record.value)
+        return None
+
+    def close(self) -> None:
+        try:
+            if self._producer is not None:
+                self._producer.close(timeout=1)
+            self._consumer.close(autocommit=False)
+        finally:
+            _KAFKA_PYTHON_LOG.setLevel(self._log_level)

@@ -85,7 +85,7 @@ def run_produce(
             checkpoint.save()  # fail now, not after the replay, when the path is unwritable
     elif resume:
         raise PipelineError("--resume needs a checkpoint", "pass --checkpoint PATH or use the default one")
-    ensure_topic(settings.bootstrap, settings.topic, partitions)
+    ensure_topic(settings.bootstrap, settings.topic, partitions, client=settings.client)
     producer = make_producer(settings.client, settings.bootstrap, **(producer_options or {}))
     total = sources.estimate_rows() if show_progress else None
     try:

@@ -52,7 +52,7 @@ def run_sink(
     dead_letters.check_writable()
     lake = open_lake(settings.lake, settings.aws_endpoint_url, settings.region)
     lake.check_writable()  # a bad bucket or an unwritable path fails now, before consuming
-    count = topic_partitions(settings.bootstrap, settings.topic)
+    count = topic_partitions(settings.bootstrap, settings.topic, client=settings.client)
     if count == 0:
         raise PipelineError(
             f"topic {settings.topic!r} does not exist on {settings.bootstrap}",
