@@ -8,7 +8,7 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -38,7 +38,7 @@ LakeOpt = Annotated[str | None, typer.Option(help="Lake: a directory or s3://buc
 TableOpt = Annotated[str | None, typer.Option(help="Table name (directory under the lake).")]
 
 
-def _settings(config: Path | None, **overrides: object) -> Settings:
+def _settings(config: Path | None, **overrides: Any) -> Settings:
     return load_settings(config, **overrides)
 
 
@@ -82,9 +82,13 @@ def sample(
 @app.command()
 def produce(
     source: Annotated[Path, typer.Option(help="Kaggle directory/zip or indexProcessed.csv.")],
-    rate: Annotated[str | None, typer.Option(help="Fixed rate, e.g. 500/s.")] = None,
-    speed: Annotated[float | None, typer.Option(help="Trading days of data per second.")] = None,
-    partitions: Annotated[int, typer.Option(min=1, help="Partitions when the topic is created.")] = 3,
+    rate: Annotated[str | None, typer.Option(help="Fixed rate, e.g. 500/s [setting producer.rate].")] = None,
+    speed: Annotated[
+        float | None, typer.Option(help="Trading days of data per second [setting producer.speed].")
+    ] = None,
+    partitions: Annotated[
+        int | None, typer.Option(min=1, help="Partitions when the topic is created [producer.partitions: 3].")
+    ] = None,
     rejects: Annotated[
         Path | None, typer.Option(help="Write rejected rows here (file:line: reason).")
     ] = None,
@@ -110,16 +114,22 @@ def produce(
     from pipeline.produce.checkpoint import default_checkpoint_path
     from pipeline.produce.service import run_produce
 
-    settings = _settings(config, bootstrap=bootstrap, topic=topic, client=client)
+    settings = _settings(
+        config,
+        bootstrap=bootstrap,
+        topic=topic,
+        client=client,
+        producer={"rate": rate, "speed": speed, "partitions": partitions},
+    )
     checkpoint = checkpoint or default_checkpoint_path(settings.state_dir, source, settings.topic)
     resume = resume or (resume_if_any and checkpoint.exists())
     stop = _stop_on_signals()
     result = run_produce(
         settings,
         source,
-        rate=rate,
-        speed=speed,
-        partitions=partitions,
+        rate=settings.producer.rate,
+        speed=settings.producer.speed,
+        partitions=settings.producer.partitions,
         rejects_path=rejects,
         stop=stop,
         show_progress=progress,
@@ -137,20 +147,27 @@ def sink(
         int | None, typer.Option(help="Stop after this many records are committed.")
     ] = None,
     idle_timeout: Annotated[float | None, typer.Option(help="Stop after this many idle seconds.")] = None,
-    batch_records: Annotated[int, typer.Option(min=1, help="Close a batch at this many records.")] = 50_000,
-    batch_age: Annotated[float, typer.Option(help="Close a batch after this many seconds.")] = 10.0,
+    batch_records: Annotated[
+        int | None,
+        typer.Option(min=1, help="Close a batch at this many records [sink.batch_records: 50000]."),
+    ] = None,
+    batch_age: Annotated[
+        float | None, typer.Option(help="Close a batch after this many seconds [sink.batch_age: 10].")
+    ] = None,
     fmt: Annotated[str | None, typer.Option("--format", help="parquet | jsonl.")] = None,
     partition_by: Annotated[str | None, typer.Option(help="month | year | date.")] = None,
     group: Annotated[str | None, typer.Option(help="Consumer group id.")] = None,
     session_timeout_ms: Annotated[
-        int | None, typer.Option(min=1000, help="Consumer group session timeout [default: 10000].")
+        int | None,
+        typer.Option(min=1000, help="Consumer group session timeout [sink.session_timeout_ms: 10000]."),
     ] = None,
     max_poll_interval_ms: Annotated[
         int | None,
         typer.Option(
             min=1000,
             help="Longest pause between polls before the group hands this sink's partitions to another "
-            "member (a long lake outage can exceed it; the sink then rejoins) [default: 300000].",
+            "member (a long lake outage can exceed it; the sink then rejoins) "
+            "[sink.max_poll_interval_ms: 300000].",
         ),
     ] = None,
     partitions: Annotated[
@@ -178,6 +195,12 @@ def sink(
         lake_format=fmt,
         partition_by=partition_by,
         group_id=group,
+        sink={
+            "batch_records": batch_records,
+            "batch_age": batch_age,
+            "session_timeout_ms": session_timeout_ms,
+            "max_poll_interval_ms": max_poll_interval_ms,
+        },
     )
     stop = _stop_on_signals()
     report = run_sink(
@@ -185,18 +208,8 @@ def sink(
         stop=stop,
         max_records=max_records,
         idle_timeout_s=idle_timeout,
-        batch_records=batch_records,
-        batch_age_s=batch_age,
         show_progress=progress,
-        consumer_options={
-            k: v
-            for k, v in {
-                "session_timeout_ms": session_timeout_ms,
-                "max_poll_interval_ms": max_poll_interval_ms,
-                "partitions": _partition_list(partitions) if partitions else None,
-            }.items()
-            if v
-        },
+        consumer_options={"partitions": _partition_list(partitions)} if partitions else None,
     )
     typer.echo(report.summary())
 
@@ -248,9 +261,18 @@ def show_config(config: ConfigOpt = None) -> None:
 
     settings = _settings(config)
     typer.echo("[stockpipe]")
+    sections = {}
     for name, value in asdict(settings).items():
-        if name != "extra" and value is not None:
+        if isinstance(value, dict):
+            sections[name] = value
+        elif value is not None:
             typer.echo(f"{name} = {json.dumps(value)}")
+    for name, values in sections.items():
+        if name != "extra":
+            typer.echo(f"\n[stockpipe.{name}]")
+            for key, value in values.items():
+                if value is not None:
+                    typer.echo(f"{key} = {json.dumps(value)}")
 
 
 @app.command()

@@ -78,3 +78,33 @@ def test_lab_settings_render_an_endpoint_and_duckdb(tmp_path: Path):
     settings = load_settings(path)
     assert (settings.bootstrap, settings.engine) == ("10.77.0.11:9091", "duckdb")
     assert settings.aws_endpoint_url == "http://10.77.0.1:9000"
+
+
+def test_service_tuning_lives_in_the_config_file_not_in_the_units(tmp_path: Path):
+    path = tmp_path / "stockpipe.toml"
+    common = {
+        "groups": {"kafka": []},
+        "hostvars": {},
+        "pipeline_bootstrap": "b:9091",
+        "pipeline_lake": "s3://b/l",
+    }
+    path.write_text(
+        _render(
+            **common,
+            pipeline_produce_rate="500/s",
+            pipeline_sink_batch_records=1234,
+            pipeline_sink_batch_age=7,
+        )
+    )
+    settings = load_settings(path)
+    assert (settings.producer.rate, settings.producer.speed) == ("500/s", None)
+    assert (settings.sink.batch_records, settings.sink.batch_age) == (1234, 7.0)
+    path.write_text(_render(**common, pipeline_produce_speed=2.5))
+    assert load_settings(path).producer.speed == 2.5
+    for unit in ("stockpipe-sink.service.j2", "stockpipe-producer.service.j2"):
+        exec_start = next(
+            line
+            for line in (ROLE / "templates" / unit).read_text().splitlines()
+            if line.startswith("ExecStart=")
+        )
+        assert not any(flag in exec_start for flag in ("--rate", "--speed", "--batch-records", "--batch-age"))

@@ -22,6 +22,16 @@ def parse_rate(text: str) -> float:
     return per_second / 60 if (match.group(2) or "s").startswith("m") else per_second
 
 
+def check_speed(days_per_second: float) -> float:
+    """A usable --speed: finite and > 0 (0, NaN and infinity would silently mean no pacing)."""
+    if not (0 < days_per_second < math.inf):  # also NaN
+        raise PipelineError(
+            f"--speed {days_per_second} must be a finite number > 0 of trading days per second",
+            "use e.g. --speed 1, or leave it out to send as fast as possible",
+        )
+    return days_per_second
+
+
 class Pacer:
     """Unpaced: never waits."""
 
@@ -57,11 +67,7 @@ class TimeScaled(Pacer):
     """`days_per_second` trading days of the data per wall-clock second: the topic looks like a live feed."""
 
     def __init__(self, days_per_second: float, stop: threading.Event | None = None) -> None:
-        if not (0 < days_per_second < math.inf):  # also NaN
-            raise PipelineError(
-                f"--speed {days_per_second} must be a finite number > 0 of trading days per second",
-                "use e.g. --speed 1, or leave it out to send as fast as possible",
-            )
+        check_speed(days_per_second)
         super().__init__(stop)
         self.seconds_per_day = 1.0 / days_per_second
         self.current: date | None = None

@@ -41,8 +41,8 @@ def run_sink(
     stop: threading.Event | None = None,
     max_records: int | None = None,
     idle_timeout_s: float | None = None,
-    batch_records: int = 50_000,
-    batch_age_s: float = 10.0,
+    batch_records: int | None = None,
+    batch_age_s: float | None = None,
     show_progress: bool = True,
     consumer_options: dict[str, object] | None = None,
 ) -> SinkResult:
@@ -68,15 +68,23 @@ def run_sink(
         )
     existing = object_boundaries((o.key for o in lake.list(f"{settings.table}/")), settings.topic)
     boundaries = {(settings.topic, p): offsets for p, offsets in existing.items()}
+    group_timers = {
+        "session_timeout_ms": settings.sink.session_timeout_ms,
+        "max_poll_interval_ms": settings.sink.max_poll_interval_ms,
+    }
     consumer = make_consumer(
-        settings.client, settings.bootstrap, settings.group_id, settings.topic, **(consumer_options or {})
+        settings.client,
+        settings.bootstrap,
+        settings.group_id,
+        settings.topic,
+        **{**group_timers, **(consumer_options or {})},
     )
     options = SinkOptions(
         table=settings.table,
         fmt=settings.lake_format,
         partition_by=settings.partition_by,
-        batch_records=batch_records,
-        batch_age_s=batch_age_s,
+        batch_records=batch_records if batch_records is not None else settings.sink.batch_records,
+        batch_age_s=batch_age_s if batch_age_s is not None else settings.sink.batch_age,
         max_records=max_records,
         idle_timeout_s=idle_timeout_s,
     )
