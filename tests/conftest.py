@@ -1,5 +1,4 @@
-"""Shared fixtures: real processes on 127.0.0.1 (tansu broker, moto server, Athena-API endpoint)."""
+"""Shared fixtures: real processes on 127.0.0.1 (Kafka, moto server, Athena-API endpoint), registered as
+pytest plugins (each module lists its fixtures in its docstring; plain helpers are imported by name)."""
 
-from fixtures_aws import *  # noqa: F403
-from fixtures_faults import *  # noqa: F403
-from fixtures_kafka import *  # noqa: F403
+pytest_plugins = ["fixtures_kafka", "fixtures_aws", "fixtures_faults"]  # dependencies first

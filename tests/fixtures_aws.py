@@ -1,6 +1,6 @@
 """Real AWS-API servers on 127.0.0.1 for catalog and query tests.
 
-Import into conftest.py with `from fixtures_aws import *  # noqa`.
+Registered as a pytest plugin by conftest.py.
 - `aws_env` (session): dummy credentials and region in the environment, so nothing reaches AWS.
 - `moto_endpoint` (session): URL of a `moto_server` process (S3 + Glue) on a free port.
 - `s3_bucket`: a new, uniquely named bucket on it.
@@ -16,7 +16,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -36,9 +35,8 @@ import pytest
 from athena_endpoint import FakeAthena
 
 from pipeline.layout import object_key, partition_path
+from pipeline.local.kafka import free_port
 from pipeline.sink.encode import SCHEMA
-
-__all__ = ["athena_endpoint", "aws_env", "moto_endpoint", "s3_bucket"]
 
 _DUMMY_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -48,12 +46,6 @@ _DUMMY_ENV = {
     "AWS_REGION": "us-east-1",
 }
 _UNSET = ("AWS_PROFILE", "AWS_ENDPOINT_URL")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def unique_name(prefix: str = "stockpipe-test") -> str:
@@ -82,7 +74,7 @@ def running_moto_server(log: Path) -> Iterator[str]:
     binary = str(exe) if exe.exists() else shutil.which("moto_server")
     if binary is None:
         pytest.fail("moto_server is not installed: run ./scripts/setup.sh local,dev")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
         proc = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=out)

@@ -1,6 +1,6 @@
 """Fixtures and helpers for the fault and bad-input tests (docs/guarantees.md says what they prove).
 
-Import into conftest.py with `from fixtures_faults import *  # noqa: F403`.
+Registered as a pytest plugin by conftest.py.
 - `sample_200k` (session): a `stockpipe sample` data set of 204,106 rows (250 tickers x 850 days).
 - `s3rver_bin` (session): path of the pinned, disk-backed s3rver (tests/s3rver/install.sh installs it).
 Plain helpers (import them by name): `S3rver` (start/stop/restart on one port and one data directory),
@@ -28,8 +28,6 @@ from fixtures_kafka import free_port, stop_process, wait_for_port
 from pipeline.catalog import crawl
 from pipeline.config import Settings
 from pipeline.query import open_engine
-
-__all__ = ["s3rver_bin", "sample_200k"]
 
 ROOT = Path(__file__).resolve().parent.parent
 STOCKPIPE = [sys.executable, "-m", "pipeline"]

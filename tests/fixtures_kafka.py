@@ -1,6 +1,6 @@
 """Real Apache Kafka on 127.0.0.1 for integration tests (KRaft, built from Maven Central).
 
-Import into conftest.py with `from fixtures_kafka import *  # noqa`.
+Registered as a pytest plugin by conftest.py.
 - `kafka_home` (session): the unpacked distribution (pipeline/local/kafka_dist.py; built once per
   machine under .cache/kafka-dist, which `make setup-test` fills before the tests run).
 - `kafka1` (session): one KRaft node (broker + controller) on free ports; `broker` is its bootstrap.
@@ -28,8 +28,6 @@ from pipeline.kafka.topics import ensure_topic
 from pipeline.local import kafka_dist
 from pipeline.local.kafka import KafkaCluster
 from pipeline.local.kafka import free_port as free_port  # re-exported for the tests
-
-__all__ = ["broker", "cluster3", "group_id", "kafka1", "kafka_home", "topic"]
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The version the tests run (the newest the roles install).
