@@ -81,7 +81,7 @@ def section_kafka(b: Bench, big: DataSet) -> None:
     home = kafka_home()
     payloads = payload_file(big)
     n = big.rows
-    with KafkaCluster(home, b.work / "kafka", nodes=1, heap=BROKER_HEAP) as cluster:
+    with KafkaCluster(home, b.work / "kafka", nodes=1, heap=BROKER_HEAP, die_with_parent=True) as cluster:
         cluster.start(timeout_s=180)
         bootstrap = cluster.bootstrap
         broker_pid = cluster.nodes[0].proc.pid if cluster.nodes[0].proc else 0

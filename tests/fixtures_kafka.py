@@ -73,7 +73,7 @@ def start_cluster(home: Path, workdir: Path, nodes: int = 1, **options: object) 
     """A started KRaft cluster of `nodes` nodes under `workdir`; the caller closes it."""
     overrides = {"group.min.session.timeout.ms": str(TEST_MIN_SESSION_TIMEOUT_MS)}
     overrides.update(options.pop("overrides", None) or {})  # type: ignore[call-overload]
-    cluster = KafkaCluster(home, workdir, nodes=nodes, overrides=overrides, **options)  # type: ignore[arg-type]
+    cluster = KafkaCluster(home, workdir, nodes=nodes, overrides=overrides, die_with_parent=True, **options)  # type: ignore[arg-type]
     try:
         cluster.start(timeout_s=180)
     except BaseException:

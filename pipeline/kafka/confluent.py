@@ -142,6 +142,9 @@ class ConfluentConsumer(ConsumerClient):
             "session.timeout.ms": session,
             "heartbeat.interval.ms": heartbeat_interval_ms(session),
             "max.poll.interval.ms": int(options.pop("max_poll_interval_ms", 300_000)),
+            # librdkafka pauses a partition's fetching for this long whenever its prefetch queue is full;
+            # the default (1 s) left the sink idle most of the time (bench: sink 1.17x, bare loop 2.9x).
+            "fetch.queue.backoff.ms": 10,
             "error_cb": self._on_error,
             "logger": LIBRDKAFKA,
         }

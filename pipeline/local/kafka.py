@@ -9,6 +9,7 @@ a killed or stopped node comes back as the same broker.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -98,6 +99,7 @@ class KafkaCluster:
         overrides: Mapping[str, str] | None = None,
         ports: Iterable[tuple[int, int]] | None = None,
         cluster_id: str | None = None,
+        die_with_parent: bool = False,
     ) -> None:
         """`nodes` (default 1) nodes on free ports, or one node per (client, controller) port in `ports`."""
         pairs = list(ports) if ports is not None else []
@@ -110,6 +112,8 @@ class KafkaCluster:
         self.heap = heap
         self.overrides = dict(overrides or {})
         self.cluster_id = cluster_id or _cluster_id()
+        # Tests and benchmarks: a broker must not outlive a killed runner. `local up` keeps its broker.
+        self.die_with_parent = die_with_parent
         pairs = pairs or [(free_port(host), free_port(host)) for _ in range(count)]
         self.nodes = [
             KafkaNode(i + 1, host, port, cport, workdir / f"node-{i + 1}")
@@ -199,6 +203,7 @@ class KafkaCluster:
                     stderr=out,
                     env=self._env(node),
                     start_new_session=True,
+                    preexec_fn=_die_with_parent if self.die_with_parent else None,
                 )
         if wait:
             self.wait_ready(timeout_s)
@@ -283,6 +288,14 @@ class KafkaCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when the process that started it exits (Linux)."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _cluster_id() -> str:

@@ -68,6 +68,8 @@ TOOLS: dict[str, tuple[str, ...]] = {
     "kafka-consumer-perf-test.sh": ("org.apache.kafka.tools.ConsumerPerformance",),
     "kafka-dump-log.sh": ("org.apache.kafka.tools.DumpLogSegments", "kafka.tools.DumpLogSegments"),
 }
+#: Tools whose Apache scripts give them a larger default heap than the launcher's 256M.
+TOOL_HEAP = {"kafka-producer-perf-test.sh": "-Xmx512M", "kafka-consumer-perf-test.sh": "-Xmx512M"}
 #: Main classes the hand-written scripts run; the build fails when the libs lack one.
 SERVER_CLASSES = {
     4: ("kafka.Kafka",),
@@ -103,7 +105,7 @@ def major(version: str) -> int:
 
 
 def _inputs_digest(version: str) -> str:
-    digest = hashlib.sha256(f"{version}|{SCALA}|{sorted(_PINNED.items())}|{TOOLS}".encode())
+    digest = hashlib.sha256(f"{version}|{SCALA}|{sorted(_PINNED.items())}|{TOOLS}|{TOOL_HEAP}".encode())
     for path in [Path(__file__), *sorted(p for p in FILES.rglob("*") if p.is_file())]:
         digest.update(str(path.relative_to(FILES.parent)).encode())
         digest.update(path.read_bytes())
@@ -224,10 +226,14 @@ def _write_bin(version: str, root: Path, classes: set[str]) -> None:
         if main is None:
             missing.append(f"{script}: {' or '.join(candidates)}")
             continue
+        heap = TOOL_HEAP.get(script)
         (bin_dir / script).write_text(
             "#!/usr/bin/env bash\n"
             f"# {script.removesuffix('.sh')}: runs {main} (Kafka {version}) through kafka-run-class.sh.\n"
-            'exec "$(dirname "${BASH_SOURCE[0]}")/kafka-run-class.sh" ' + main + ' "$@"\n'
+            + (f'export KAFKA_HEAP_OPTS="${{KAFKA_HEAP_OPTS:-{heap}}}"\n' if heap else "")
+            + 'exec "$(dirname "${BASH_SOURCE[0]}")/kafka-run-class.sh" '
+            + main
+            + ' "$@"\n'
         )
     if missing:
         raise PipelineError(
