@@ -80,6 +80,14 @@ def bar_problem(
     return None
 
 
+def optional_prices_problem(adj_close: float | None, close_usd: float | None) -> str | None:
+    """The index layout's Adj Close and CloseUSD: absent, or finite and > 0."""
+    for name, value in (("adj close", adj_close), ("closeusd", close_usd)):
+        if value is not None and not (0 < value < math.inf):
+            return f"{name} must be a finite number > 0 or empty (got {value!r})"
+    return None
+
+
 def good_bars(day: Any, open_: Any, high: Any, low: Any, close: Any, latest: date) -> Any:
     """Arrow form of `bar_problem` (volume aside: int64 columns already hold only 0..MAX when their text
     was matched, and the sink checks its sign): a boolean array, true where the bar is good.

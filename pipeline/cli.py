@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -533,10 +534,27 @@ def main() -> None:
         app()
     except PipelineError as exc:
         print(f"stockpipe: error: {exc.one_line()}", file=sys.stderr)
-        sys.exit(2)
+        _exit(2)
     except KeyboardInterrupt:
         print("stockpipe: aborted", file=sys.stderr)
-        sys.exit(130)
+        _exit(130)
+    except SystemExit as exc:  # typer ends every command this way
+        _exit(exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1))
+    _exit(0)
+
+
+def _exit(code: int) -> None:
+    """Flush and leave without running C++ static destructors: DuckDB's and Arrow's thread pools, both
+    used in one process (crawl, then SQL), sometimes abort the interpreter at exit ("terminate called
+    without an active exception"), turning a finished command into exit code -6. Files and clients
+    are closed by the commands themselves."""
+    import os
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

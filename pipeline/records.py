@@ -8,10 +8,18 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from pipeline.bar_rules import bar_problem, latest_allowed_date, parse_date, symbol_problem
+from pipeline.bar_rules import (
+    bar_problem,
+    latest_allowed_date,
+    optional_prices_problem,
+    parse_date,
+    symbol_problem,
+)
 
 # Kafka message key and JSON value schema version; bump when a field changes meaning.
 SCHEMA_VERSION = 1
+#: Nullable prices some layouts carry (the index layout's Adj Close and CloseUSD), in their JSON names.
+OPTIONAL_PRICES = ("adj_close", "close_usd")
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +35,10 @@ class StockBar:
     volume: int
     source_file: str
     source_line: int
+    # Index layout only (indexProcessed.csv): the adjusted close, and the close in US dollars that makes
+    # indices in other currencies comparable. None for the Kaggle layout (and absent from its JSON).
+    adj_close: float | None = None
+    close_usd: float | None = None
 
     @property
     def event_time_ms(self) -> int:
@@ -54,6 +66,8 @@ class StockBar:
             and -_INF < h < _INF
             and -_INF < lo < _INF
             and -_INF < c < _INF
+            and self.adj_close is None
+            and self.close_usd is None
         ):
             return (
                 f'{{"v":{SCHEMA_VERSION},"symbol":{_json_str(self.symbol)},'
@@ -62,21 +76,22 @@ class StockBar:
                 f'"event_time":{(self.date.toordinal() - _EPOCH_ORDINAL) * 86_400_000!r},'
                 f'"source":{_json_str(f"{self.source_file}:{self.source_line}")}}}'
             ).encode()
-        return json.dumps(
-            {
-                "v": SCHEMA_VERSION,
-                "symbol": self.symbol,
-                "date": self.date.isoformat(),
-                "open": self.open,
-                "high": self.high,
-                "low": self.low,
-                "close": self.close,
-                "volume": self.volume,
-                "event_time": self.event_time_ms,
-                "source": f"{self.source_file}:{self.source_line}",
-            },
-            separators=(",", ":"),
-        ).encode()
+        doc: dict[str, Any] = {
+            "v": SCHEMA_VERSION,
+            "symbol": self.symbol,
+            "date": self.date.isoformat(),
+            "open": self.open,
+            "high": self.high,
+            "low": self.low,
+            "close": self.close,
+            "volume": self.volume,
+            "event_time": self.event_time_ms,
+            "source": f"{self.source_file}:{self.source_line}",
+        }
+        for name in OPTIONAL_PRICES:  # only when there is one: Kaggle bars keep their bytes
+            if getattr(self, name) is not None:
+                doc[name] = getattr(self, name)
+        return json.dumps(doc, separators=(",", ":")).encode()
 
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -207,7 +222,7 @@ def bar_from_json(raw: bytes | None, key: bytes | None = b"") -> StockBar:
     bar = _bar_from_json(raw)
     problem = symbol_problem(bar.symbol) or bar_problem(
         bar.date, bar.open, bar.high, bar.low, bar.close, bar.volume, latest_allowed_date()
-    )
+    ) or optional_prices_problem(bar.adj_close, bar.close_usd)
     if problem is None and key != b"" and key != bar.symbol.encode(errors="surrogatepass"):
         problem = (
             f"key {key[:40]!r} does not match symbol {bar.symbol!r}"
@@ -242,6 +257,8 @@ def _bar_from_json(raw: bytes | None) -> StockBar:
                 and type(c) is float
                 and type(vol) is int
                 and type(source) is str
+                and "adj_close" not in obj
+                and "close_usd" not in obj
             ):
                 file, _, line = source.rpartition(":")
                 return StockBar(
@@ -272,12 +289,19 @@ def _bar_from_json(raw: bytes | None) -> StockBar:
             volume=_typed(obj, "volume", int),
             source_file=file,
             source_line=int(line) if line.isdigit() else 0,
+            adj_close=_optional_float(obj, "adj_close"),
+            close_usd=_optional_float(obj, "close_usd"),
         )
     except KeyError as exc:
         raise BadMessage(f"missing field {exc.args[0]!r}") from None
     except ValueError as exc:
         raise BadMessage(str(exc)) from None
     return bar
+
+
+def _optional_float(obj: dict[str, object], name: str) -> float | None:
+    value = obj.get(name)
+    return None if value is None else float(_typed(obj, name, (int, float)))
 
 
 def _typed(obj: dict[str, object], name: str, kind: type | tuple[type, ...]):  # type: ignore[no-untyped-def]

@@ -21,6 +21,8 @@ CONTRACT_COLUMNS = [
     Column("low", "double"),
     Column("close", "double"),
     Column("volume", "bigint"),
+    Column("adj_close", "double"),
+    Column("close_usd", "double"),
     Column("source_file", "string"),
     Column("source_line", "int"),
     Column("kafka_partition", "int"),

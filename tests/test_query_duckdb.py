@@ -87,7 +87,8 @@ def test_partition_columns_are_typed_from_the_path(engine: Engine) -> None:
 def test_latest_price_is_the_last_close_of_each_symbol(engine: Engine, bars: list[dict[str, Any]]) -> None:
     result = engine.run_named("latest_price")
 
-    assert result.columns == ["symbol", "date", "close", "volume"]
+    assert result.columns == ["symbol", "date", "close", "volume", "close_usd"]
+    assert {r[4] for r in result.rows} == {None}  # Kaggle-layout bars have no dollar close
     expected = latest_price(bars)
     assert [(r[0], r[1], r[2]) for r in result.rows] == [(s, *v) for s, v in sorted(expected.items())]
 

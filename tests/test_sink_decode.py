@@ -48,6 +48,8 @@ def _rows(bars: list[StockBar]) -> list[dict[str, object]]:
             "low": b.low,
             "close": b.close,
             "volume": b.volume,
+            "adj_close": b.adj_close,
+            "close_usd": b.close_usd,
             "source_file": b.source_file,
             "source_line": b.source_line,
         }

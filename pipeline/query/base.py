@@ -9,13 +9,7 @@ from typing import Any
 
 from pipeline.catalog import Catalog
 from pipeline.config import Settings
-
-#: Partition keys the sink writes for each --partition-by, used when the catalog cannot tell.
-DEFAULT_PARTITION_KEYS: dict[str, list[str]] = {
-    "month": ["year", "month"],
-    "year": ["year"],
-    "date": ["trade_date"],
-}
+from pipeline.layout import PARTITION_KEYS
 
 
 @dataclass(frozen=True)
@@ -40,7 +34,13 @@ class Engine(ABC):
         """The table's partition key names from the catalog (the layout the settings give otherwise)."""
         if self.catalog is not None:
             return [k.name for k in self.catalog.require_table(table).partition_keys]
-        return DEFAULT_PARTITION_KEYS[self.settings.partition_by]
+        return list(PARTITION_KEYS[self.settings.partition_by])  # the layout the settings give
+
+    def columns(self, table: str) -> list[str] | None:
+        """The table's columns from the catalog (None without one: every column the sink writes)."""
+        if self.catalog is not None:
+            return [c.name for c in self.catalog.require_table(table).columns]
+        return None
 
     def run_named(self, name: str, **params: Any) -> QueryResult:
         """Render the named query (pipeline/queries/<name>.sql.j2) for this table and run it."""
@@ -48,6 +48,7 @@ class Engine(ABC):
 
         params.setdefault("table", self.settings.table)
         params.setdefault("partition_keys", self.partition_keys(params["table"]))
+        params.setdefault("columns", self.columns(params["table"]))
         return self.execute(render(name, **params))
 
     def __enter__(self) -> Engine:

@@ -18,6 +18,7 @@ import jinja2
 
 from pipeline.errors import PipelineError
 from pipeline.layout import table_problem
+from pipeline.sink.encode import SCHEMA
 
 QUERIES_DIR = Path(__file__).resolve().parent.parent / "queries"
 _DESCRIPTION = re.compile(r"^\{#\s*(.*?)\s*#\}", re.DOTALL)
@@ -71,6 +72,7 @@ def render(
     end: date | str | None = None,
     limit: int | None = None,
     partition_keys: list[str] | tuple[str, ...] = ("year", "month"),
+    columns: list[str] | tuple[str, ...] | None = None,
     **unknown: Any,
 ) -> str:
     """The SQL of named query `name` for `table`; start/end (inclusive) default to the whole range."""
@@ -93,6 +95,14 @@ def render(
     sql = (
         _env()
         .get_template(f"{name}.sql.j2")
-        .render(table=table, start=start_d, end=end_d, limit=limit, partition_keys=list(partition_keys))
+        .render(
+            table=table,
+            start=start_d,
+            end=end_d,
+            limit=limit,
+            partition_keys=list(partition_keys),
+            # A lake written before a column existed lacks it: queries use optional columns only if there.
+            columns=set(columns) if columns is not None else set(SCHEMA.names),
+        )
     )
     return "\n".join(line.rstrip() for line in sql.strip().splitlines() if line.strip()) + "\n"

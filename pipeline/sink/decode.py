@@ -48,8 +48,11 @@ _JSON_SCHEMA = pa.schema(
         ("close", _F64),
         ("volume", pa.int64()),
         ("source", pa.string()),
+        ("adj_close", _F64),  # optional (the index layout): null when absent
+        ("close_usd", _F64),
     ]
 )
+_OPTIONAL = ("adj_close", "close_usd")
 _PARSE = pj.ParseOptions(explicit_schema=_JSON_SCHEMA, unexpected_field_behavior="ignore")
 _FLOATS = ("open", "high", "low", "close")
 #: The lake's columns that come from the value (the Kafka ones are added from the message).
@@ -198,9 +201,10 @@ def _columns(rows: pa.Table) -> tuple[pa.Table, set[int]]:
         if pc.any(mask).as_py():
             bad = mask if bad is None else pc.or_(bad, mask)
 
-    if any(col.null_count for col in rows.columns):  # a missing field, or an explicit null
-        nulls = pc.is_null(rows.column(0))
-        for col in rows.columns[1:]:
+    required = [rows.column(f.name) for f in _JSON_SCHEMA if f.name not in _OPTIONAL]
+    if any(col.null_count for col in required):  # a missing field, or an explicit null
+        nulls = pc.is_null(required[0])
+        for col in required[1:]:
             nulls = pc.or_(nulls, pc.is_null(col))
         flag(nulls)
     for name in _FLOATS:
@@ -234,11 +238,23 @@ def _columns(rows: pa.Table) -> tuple[pa.Table, set[int]]:
 
     symbol, volume = rows.column("symbol"), rows.column("volume")
     prices = [rows.column(name) for name in _FLOATS]
+    optional = [rows.column(name) for name in _OPTIONAL]
+    for col in optional:  # absent or finite and > 0 (bar_rules.optional_prices_problem); -0.0 as above
+        if col.null_count < len(col):
+            value = pc.fill_null(col, 1.0)
+            flag(
+                pc.or_(
+                    pc.invert(pc.and_(pc.greater(value, 0.0), pc.is_finite(value))),
+                    pc.equal(pc.divide(1.0, value), -math.inf),
+                )
+            )
     # The producer's rules (pipeline/bar_rules.py): records from any other producer are held to them.
     flag(pc.invert(good_bars(dates, *prices, latest_allowed_date())))
     flag(pc.invert(good_symbols(symbol)))
     flag(pc.less(pc.fill_null(volume, 0), 0))
-    table = pa.Table.from_arrays([symbol, dates, *prices, volume, files, lines], schema=_ROW_SCHEMA)
+    table = pa.Table.from_arrays(
+        [symbol, dates, *prices, volume, *optional, files, lines], schema=_ROW_SCHEMA
+    )
     if bad is None:
         return table, set()
     return table, set(pc.indices_nonzero(pc.fill_null(bad, True)).to_pylist())
@@ -298,6 +314,8 @@ def _bars_table(bars: list[StockBar]) -> pa.Table:
             "low": [b.low for b in bars],
             "close": [b.close for b in bars],
             "volume": [b.volume for b in bars],
+            "adj_close": [b.adj_close for b in bars],
+            "close_usd": [b.close_usd for b in bars],
             "source_file": [b.source_file for b in bars],
             "source_line": [b.source_line for b in bars],
         },

@@ -17,12 +17,17 @@ SCHEMA = pa.schema(
         ("low", pa.float64()),
         ("close", pa.float64()),
         ("volume", pa.int64()),
+        ("adj_close", pa.float64()),  # index layout only; null for the Kaggle layout
+        ("close_usd", pa.float64()),  # index layout only: the close in US dollars
         ("source_file", pa.string()),
         ("source_line", pa.int32()),
         ("kafka_partition", pa.int32()),
         ("kafka_offset", pa.int64()),
     ]
 )
+
+#: Columns only some layouts fill (the index layout's Adj Close and CloseUSD).
+NULLABLE = ("adj_close", "close_usd")
 
 #: Columns with few distinct values per object. Prices, volumes and offsets are nearly all distinct:
 #: a dictionary for them overflows its page and falls back to plain after the work is done, which
@@ -42,8 +47,14 @@ def encode(table: pa.Table, fmt: str, extent: tuple[int, int] | None = None) -> 
     so its extent is read back from the rows (object_extent).
     """
     if fmt == "jsonl":
+        # Optional prices only where they have a value (as on the wire): a Kaggle row's line is unchanged.
         return "".join(
-            json.dumps({**row, "date": row["date"].isoformat()}, separators=(",", ":")) + "\n"
+            json.dumps(
+                {k: v for k, v in row.items() if v is not None or k not in NULLABLE}
+                | {"date": row["date"].isoformat()},
+                separators=(",", ":"),
+            )
+            + "\n"
             for row in table.to_pylist()
         ).encode()
     buf = io.BytesIO()

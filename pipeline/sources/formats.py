@@ -18,7 +18,13 @@ from datetime import date
 from enum import Enum
 from functools import cached_property
 
-from pipeline.bar_rules import EARLIEST_DATE, bar_problem, latest_allowed_date, parse_date
+from pipeline.bar_rules import (
+    EARLIEST_DATE,
+    bar_problem,
+    latest_allowed_date,
+    optional_prices_problem,
+    parse_date,
+)
 from pipeline.records import StockBar
 
 __all__ = ["EARLIEST_DATE", "latest_allowed_date"]  # the bar rules' own, re-exported for the readers
@@ -59,6 +65,11 @@ class Header:
     @property
     def width(self) -> int:
         return len(self.columns)
+
+    @cached_property
+    def optional(self) -> tuple[int | None, int | None]:
+        """Column positions of Adj Close and CloseUSD (the index layout), None where absent."""
+        return self.index.get("adj close"), self.index.get("closeusd")
 
     @cached_property
     def positions(self) -> tuple[int, int, int, int, int, int]:
@@ -137,7 +148,7 @@ def parse_row(
     """Validate one split row into a StockBar or raise RowError with the reason."""
     # Fast path for the common, valid row: the same checks as `_checked_row`, inlined. Any row it
     # does not accept goes through `_checked_row`, which accepts or rejects it with the reason.
-    if len(fields) == header.width:
+    if len(fields) == header.width and header.optional == (None, None):
         i_date, i_open, i_high, i_low, i_close, i_volume = header.positions
         try:
             text = fields[i_date].strip()
@@ -163,10 +174,26 @@ def _checked_row(
     day = _date(fields, header, latest)
     open_, high, low, close = (_price(fields, header, n) for n in ("open", "high", "low", "close"))
     volume = _volume(fields, header)
-    problem = bar_problem(day, open_, high, low, close, volume, latest)
+    adj_close, close_usd = (
+        _optional_price(fields, i, name)
+        for i, name in zip(header.optional, ("adj close", "closeusd"), strict=True)
+    )
+    problem = bar_problem(day, open_, high, low, close, volume, latest) or optional_prices_problem(
+        adj_close, close_usd
+    )
     if problem is not None:
         raise RowError(problem)
-    return StockBar(symbol, day, open_, high, low, close, volume, source_file, line)
+    return StockBar(symbol, day, open_, high, low, close, volume, source_file, line, adj_close, close_usd)
+
+
+def _optional_price(fields: list[str], position: int | None, name: str) -> float | None:
+    raw = fields[position].strip() if position is not None else ""
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise RowError(f"{name} is not a number ({raw[:40]!r})") from None
 
 
 def symbol_from_filename(name: str) -> str:
