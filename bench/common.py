@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.local.kafka import free_port, port_answers
+from pipeline.local.ports import free_port, port_answers
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -35,7 +35,7 @@ import pytest
 from athena_endpoint import FakeAthena
 
 from pipeline.layout import object_key, partition_path
-from pipeline.local.kafka import free_port
+from pipeline.local.ports import free_port
 from pipeline.sink.encode import SCHEMA
 
 _DUMMY_ENV = {

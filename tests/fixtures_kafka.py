@@ -27,7 +27,7 @@ import pytest
 from pipeline.kafka.topics import ensure_topic
 from pipeline.local import kafka_dist
 from pipeline.local.kafka import KafkaCluster
-from pipeline.local.kafka import free_port as free_port  # re-exported for the tests
+from pipeline.local.ports import free_port as free_port  # re-exported for the tests
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The version the tests run (the newest the roles install).

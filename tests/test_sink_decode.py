@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from sink_fakes import MemoryLake, OnePollConsumer
 
 from pipeline.kafka import Message
 from pipeline.layout import partition_codes, partition_of_code, partition_path
@@ -285,35 +286,6 @@ def test_partition_keys_match_partition_path_across_month_and_year_boundaries(pa
         assert (ca == cb) == (partition_path(a, partition_by) == partition_path(b, partition_by))
 
 
-class _OnePollConsumer:
-    on_revoke = None
-
-    def __init__(self, messages: list[Message]) -> None:
-        self.messages = messages
-        self.commits: list[dict] = []
-
-    def poll_batch(self, max_records: int, timeout_s: float) -> list[Message]:
-        out, self.messages = self.messages, []
-        return out
-
-    def assigned(self) -> bool:
-        return True
-
-    def commit(self, offsets: dict) -> None:
-        self.commits.append(offsets)
-
-
-class _MemoryLake:
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-
-    def create(self, key: str, data: bytes) -> bool:
-        if key in self.objects:
-            return False
-        self.objects[key] = data
-        return True
-
-
 def test_a_poll_crossing_lake_partitions_with_poison_writes_one_object_per_partition(tmp_path: Path):
     import io
 
@@ -324,8 +296,8 @@ def test_a_poll_crossing_lake_partitions_with_poison_writes_one_object_per_parti
     for i, day in enumerate(days):
         values += [_bar(i * 10 + j, day).to_json() for j in range(3)]
     values.insert(7, b"this is not json")  # poison in the middle of January
-    consumer = _OnePollConsumer(_messages(values, partition=1))
-    lake = _MemoryLake()
+    consumer = OnePollConsumer(_messages(values, partition=1))
+    lake = MemoryLake()
     dead = DeadLetters(tmp_path / "dl.jsonl")
     options = SinkOptions(max_records=len(values), batch_records=1000, batch_age_s=3600)
     with ProgressReporter("test", None, enabled=False) as progress:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from sink_fakes import MemoryLake, OnePollConsumer
 
-from pipeline.errors import CommitRejected
 from pipeline.kafka import Message
 from pipeline.lake import LocalLake, S3Lake
 from pipeline.layout import object_boundaries, object_key, parse_object_name
@@ -35,55 +35,20 @@ def _msg(offset: int, poison: bool = False, topic: str = "t") -> Message:
     return Message(topic, 0, offset, b"AAA", b"not json" if poison else bar.to_json())
 
 
-class _Consumer:
-    on_revoke = None
-
-    def __init__(self, messages: list[Message], reject_commits: bool = False) -> None:
-        self.messages = messages
-        self.reject = reject_commits
-        self.commits: list[int] = []
-
-    def poll_batch(self, max_records: int, timeout_s: float) -> list[Message]:
-        out, self.messages = self.messages, []
-        return out
-
-    def assigned(self) -> bool:
-        return True
-
-    def commit(self, offsets: dict) -> None:
-        if self.reject:
-            raise CommitRejected("commit refused: Broker: Specified group generation id is not valid")
-        self.commits.extend(offsets.values())
-
-
-class _Lake:
-    """Objects in a dict; `create` refuses a taken key, as both real backends do."""
-
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-
-    def create(self, key: str, data: bytes) -> bool:
-        if key in self.objects:
-            return False
-        self.objects[key] = data
-        return True
-
-    def get(self, key: str) -> bytes:
-        return self.objects[key]
-
-
 def _object(messages: list[Message], extent: tuple[int, int]) -> bytes:
     return encode(decode_messages(messages).table, "parquet", extent)
 
 
-def _run(lake: _Lake, consumer: _Consumer, tmp_path: Path, records: int, batch: int = 3) -> SinkReport:
+def _run(
+    lake: MemoryLake, consumer: OnePollConsumer, tmp_path: Path, records: int, batch: int = 3
+) -> SinkReport:
     options = SinkOptions(batch_records=batch, batch_age_s=3600, max_records=records)
     with ProgressReporter("test", None, enabled=False) as progress:
         dead = DeadLetters(tmp_path / "dl.jsonl")
         return Sink(consumer, lake, dead, options, threading.Event(), progress).run()  # type: ignore[arg-type]
 
 
-def _offsets(lake: _Lake) -> list[int]:
+def _offsets(lake: MemoryLake) -> list[int]:
     out: list[int] = []
     for data in lake.objects.values():
         out += pq.read_table(io.BytesIO(data)).column("kafka_offset").to_pylist()
@@ -93,40 +58,40 @@ def _offsets(lake: _Lake) -> list[int]:
 def test_a_longer_object_already_under_the_name_is_kept_and_its_offsets_are_not_written_again(tmp_path):
     """The zombie's view: its successor already wrote 0-3 under the name of the zombie's batch 0-2."""
     messages = [_msg(i) for i in range(6)]
-    lake = _Lake()
+    lake = MemoryLake()
     theirs = object_key("prices", MARCH, "t", 0, 0, "parquet")
     lake.objects[theirs] = before = _object(messages[:4], (0, 3))
-    consumer = _Consumer(messages)
+    consumer = OnePollConsumer(messages)
     report = _run(lake, consumer, tmp_path, records=6)
     assert lake.objects[theirs] == before  # never replaced
     assert sorted(lake.objects) == [theirs, object_key("prices", MARCH, "t", 0, 4, "parquet")]
     assert _offsets(lake) == list(range(6))  # every offset once
-    assert consumer.commits == [4, 6]  # past what the kept object covers
+    assert consumer.commits == [{("t", 0): 4}, {("t", 0): 6}]  # past what the kept object covers
     assert (report.adopted, report.rows_written) == (1, 2)
 
 
 def test_a_shorter_object_under_the_name_is_kept_and_the_rest_of_the_batch_goes_after_it(tmp_path):
     """A replay after a crash whose predecessor had cut its batch shorter (a timer, other settings)."""
     messages = [_msg(i) for i in range(3)]
-    lake = _Lake()
+    lake = MemoryLake()
     theirs = object_key("prices", MARCH, "t", 0, 0, "parquet")
     lake.objects[theirs] = _object(messages[:1], (0, 0))
-    consumer = _Consumer(messages)
+    consumer = OnePollConsumer(messages)
     _run(lake, consumer, tmp_path, records=3)
     assert sorted(lake.objects) == [theirs, object_key("prices", MARCH, "t", 0, 1, "parquet")]
     assert _offsets(lake) == [0, 1, 2]
-    assert consumer.commits == [3]
+    assert consumer.commits == [{("t", 0): 3}]
 
 
 def test_the_extent_counts_poison_records_so_the_next_object_starts_where_the_writer_went_on(tmp_path):
     """Offsets 2 and 3 are poison at the end of the other writer's batch: its object says it covered
     0-3, so this sink continues at 4 (as the other writer would), not at 2."""
     messages = [_msg(0), _msg(1), _msg(2, poison=True), _msg(3, poison=True), _msg(4), _msg(5)]
-    lake = _Lake()
+    lake = MemoryLake()
     theirs = object_key("prices", MARCH, "t", 0, 0, "parquet")
     lake.objects[theirs] = _object(messages[:2], (0, 3))
     assert object_extent(lake.objects[theirs], "parquet") == 3
-    consumer = _Consumer(messages)
+    consumer = OnePollConsumer(messages)
     _run(lake, consumer, tmp_path, records=6, batch=6)
     assert sorted(lake.objects) == [theirs, object_key("prices", MARCH, "t", 0, 4, "parquet")]
     assert _offsets(lake) == [0, 1, 4, 5]
@@ -134,8 +99,8 @@ def test_the_extent_counts_poison_records_so_the_next_object_starts_where_the_wr
 
 
 def test_a_refused_commit_is_reported_and_the_sink_goes_on(tmp_path, capsys):
-    lake = _Lake()
-    consumer = _Consumer([_msg(i) for i in range(4)], reject_commits=True)
+    lake = MemoryLake()
+    consumer = OnePollConsumer([_msg(i) for i in range(4)], reject_commits=True)
     report = _run(lake, consumer, tmp_path, records=4, batch=2)
     assert report.commits_rejected == 2 and report.rows_written == 4
     assert "the partition's new owner continues from the last commit" in capsys.readouterr().err

@@ -10,6 +10,7 @@ from datetime import date
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from sink_fakes import OnePollConsumer
 
 from pipeline.kafka import Message
 from pipeline.layout import object_key, partition_path
@@ -202,26 +203,6 @@ def test_batching_by_runs_cuts_exactly_where_one_message_at_a_time_does(seed: in
         assert set(b.table().column("kafka_partition").to_pylist() if b.rows else []) <= {b.partition}
 
 
-class _RecordingConsumer:
-    """In-process stand-in for one function's unit test: hands out messages once, records commits."""
-
-    on_revoke = None
-
-    def __init__(self, messages: list[Message], events: list[str]) -> None:
-        self.messages = messages
-        self.events = events
-
-    def poll_batch(self, max_records: int, timeout_s: float) -> list[Message]:
-        out, self.messages = self.messages, []
-        return out
-
-    def assigned(self) -> bool:
-        return True
-
-    def commit(self, offsets: dict) -> None:
-        self.events.append(f"commit {sorted(offsets.items())}")
-
-
 class _RecordingLake:
     def __init__(self, events: list[str], fail: bool = False) -> None:
         self.events = events
@@ -261,7 +242,7 @@ def _run_sink(lake, events: list[str], tmp_path, stop: threading.Event | None = 
 
     bar = _bar(date(2017, 3, 1))
     messages = [Message("t", 0, off, b"AAA", bar.to_json()) for off in range(5)]
-    consumer = _RecordingConsumer(messages, events)
+    consumer = OnePollConsumer(messages, events)
     options = SinkOptions(batch_records=3, batch_age_s=3600, max_records=5)
     with ProgressReporter("test", None, enabled=False) as progress:
         dead = DeadLetters(tmp_path / "dl.jsonl")

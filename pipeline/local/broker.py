@@ -17,13 +17,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import PipelineError
+from pipeline.local.ports import port_answers, port_free
 from pipeline.local.tansu import tansu_binary
 from pipeline.state import check_state_dir
 
@@ -32,26 +32,6 @@ KINDS = ("tansu", "kafka")
 #: Where `--kafka` keeps the distributions it builds (STOCKPIPE_KAFKA_DIST_DIR overrides).
 DEFAULT_DIST_DIR = Path.home() / ".cache" / "stockpipe" / "kafka-dist"
 DEFAULT_KAFKA_VERSION = "4.1.1"
-
-
-def port_answers(host: str, port: int, timeout_s: float = 0.2) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
-
-
-def port_free(host: str, port: int) -> bool:
-    """True unless something listens on host:port (connections in TIME_WAIT after a stop do not count,
-    as they do not for the brokers, which bind with SO_REUSEADDR too)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def wait_until(predicate, timeout_s: float, interval_s: float = 0.05) -> bool:  # type: ignore[no-untyped-def]
@@ -187,7 +167,8 @@ class LocalBroker:
 
     def _up_kafka(self, version: str) -> None:
         from pipeline.local import kafka_dist
-        from pipeline.local.kafka import KafkaCluster, free_port
+        from pipeline.local.kafka import KafkaCluster
+        from pipeline.local.ports import free_port
 
         dist_dir = Path(os.environ.get("STOCKPIPE_KAFKA_DIST_DIR") or DEFAULT_DIST_DIR)
         dist = kafka_dist.build(version, dist_dir)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import PipelineError
+from pipeline.local.ports import free_port, port_answers
 
 #: Settings that make small clusters on one machine quick to start and to join, and safe on a small heap.
 LOCAL_DEFAULTS: dict[str, str] = {
@@ -33,20 +33,6 @@ LOCAL_DEFAULTS: dict[str, str] = {
     "log.segment.bytes": str(64 * 1024 * 1024),
     "controlled.shutdown.enable": "true",
 }
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_answers(host: str, port: int, timeout_s: float = 0.2) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
 
 
 @dataclass

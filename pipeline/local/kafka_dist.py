@@ -274,11 +274,8 @@ def _pack(src: Path, dest: Path) -> None:
 
 
 def sha512_of(path: Path) -> str:
-    digest = hashlib.sha512()
     with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha512").hexdigest()
 
 
 def cached(version: str, out_dir: Path) -> Distribution | None:
