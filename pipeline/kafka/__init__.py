@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from pipeline.kafka.base import (
     AdminClient,
+    BrokerInfo,
     ConsumerClient,
     DeliveryCallback,
     DeliveryReports,
     Message,
     NotDelivered,
+    PartitionInfo,
     ProducerClient,
     ReadBack,
     TopicPartition,
@@ -55,11 +57,13 @@ def make_consumer(
 
 __all__ = [
     "AdminClient",
+    "BrokerInfo",
     "ConsumerClient",
     "DeliveryCallback",
     "DeliveryReports",
     "Message",
     "NotDelivered",
+    "PartitionInfo",
     "ProducerClient",
     "ReadBack",
     "TopicPartition",

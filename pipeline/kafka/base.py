@@ -98,6 +98,27 @@ class NotDelivered(Exception):
 
 
 @dataclass(frozen=True)
+class BrokerInfo:
+    node_id: int
+    host: str
+    port: int
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    """One partition as the cluster's metadata describes it (leader -1: none)."""
+
+    partition: int
+    leader: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class ReadBack:
     offset: int
     key: bytes | None
@@ -129,6 +150,34 @@ class AdminClient(ABC):
     @abstractmethod
     def read_at(self, topic: str, partition: int, offset: int, timeout_s: float) -> ReadBack | None:
         """The first record at or after `offset` in `partition`; None when none arrives in time."""
+
+    # Inspection (`stockpipe status`, `stockpipe topics`, the dashboard): metadata, offsets, records.
+    # None of these joins a group or commits: reading a group's offsets never disturbs the group.
+
+    @abstractmethod
+    def brokers(self, timeout_s: float) -> list[BrokerInfo]:
+        """The brokers the cluster's metadata lists, by node id; raises Unreachable."""
+
+    @abstractmethod
+    def describe(self, timeout_s: float, topic: str | None = None) -> dict[str, list[PartitionInfo]]:
+        """Partitions of every topic (or only `topic`; empty when it does not exist), internal topics
+        (`__consumer_offsets`, ...) left out, partitions sorted; raises Unreachable."""
+
+    @abstractmethod
+    def offsets(self, topic: str, timeout_s: float) -> dict[int, tuple[int, int]]:
+        """Per partition (first retained offset, end offset = the offset the next record will get)."""
+
+    @abstractmethod
+    def committed(self, group: str, topic: str, timeout_s: float) -> dict[int, int | None]:
+        """Per partition of `topic` the group's committed offset (the next one it reads), None when
+        the group never committed one for it."""
+
+    @abstractmethod
+    def read_range(
+        self, topic: str, partition: int, start: int, count: int, timeout_s: float
+    ) -> list[Message]:
+        """Up to `count` records of `partition` from offset `start` on, stopping early at the end of
+        the partition (as it was when called) or at the timeout."""
 
     @abstractmethod
     def close(self) -> None: ...

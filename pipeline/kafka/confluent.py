@@ -17,11 +17,13 @@ from confluent_kafka.admin import NewTopic
 from pipeline.errors import CommitRejected, PipelineError
 from pipeline.kafka.base import (
     AdminClient,
+    BrokerInfo,
     ConsumerClient,
     DeliveryCallback,
     DeliveryReports,
     Message,
     NotDelivered,
+    PartitionInfo,
     ProducerClient,
     ReadBack,
     TopicPartition,
@@ -31,13 +33,6 @@ from pipeline.kafka.base import (
 from pipeline.kafka.logs import LIBRDKAFKA, ErrorReporter
 
 log = logging.getLogger(__name__)
-
-
-def _unreachable(bootstrap: str, timeout_s: float, exc: Exception) -> PipelineError:
-    return PipelineError(
-        f"cannot reach Kafka at {bootstrap} within {timeout_s:g} s ({exc})",
-        "start it with `stockpipe local up` or pass --bootstrap HOST:PORT of a running broker",
-    )
 
 
 class ConfluentProducer(ProducerClient):
@@ -290,6 +285,99 @@ class ConfluentAdmin(AdminClient):
                     continue
                 return ReadBack(msg.offset(), msg.key(), msg.value())
             return None
+        finally:
+            consumer.close()
+
+    def _metadata(self, timeout_s: float) -> Any:
+        try:
+            return self._admin.list_topics(timeout=max(timeout_s, 0.1))
+        except KafkaException as exc:
+            raise Unreachable(self.last_error or exc.args[0].str()) from None
+
+    def brokers(self, timeout_s: float) -> list[BrokerInfo]:
+        meta = self._metadata(timeout_s)
+        return sorted(BrokerInfo(b.id, b.host, b.port) for b in meta.brokers.values())
+
+    def describe(self, timeout_s: float, topic: str | None = None) -> dict[str, list[PartitionInfo]]:
+        out: dict[str, list[PartitionInfo]] = {}
+        for name, tmeta in self._metadata(timeout_s).topics.items():
+            if (topic is not None and name != topic) or name.startswith("__") or tmeta.error is not None:
+                continue
+            out[name] = [
+                PartitionInfo(p.id, p.leader, tuple(p.replicas), tuple(p.isrs))
+                for p in sorted(tmeta.partitions.values(), key=lambda p: p.id)
+            ]
+        return dict(sorted(out.items()))
+
+    def _inspector(self, group: str = "stockpipe-inspect") -> Consumer:
+        # Assign-only use: never subscribes, so it never joins `group`, and it never commits.
+        return Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": group,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "error_cb": self._on_error,
+                "logger": LIBRDKAFKA,
+            }
+        )
+
+    def _partitions_of(self, topic: str, timeout_s: float) -> list[int]:
+        return [p.partition for p in self.describe(timeout_s, topic).get(topic, [])]
+
+    def offsets(self, topic: str, timeout_s: float) -> dict[int, tuple[int, int]]:
+        partitions = self._partitions_of(topic, timeout_s)
+        consumer = self._inspector()
+        try:
+            return {
+                p: consumer.get_watermark_offsets(CkTopicPartition(topic, p), timeout=max(timeout_s, 0.1))
+                for p in partitions
+            }
+        except KafkaException as exc:
+            raise Unreachable(self.last_error or exc.args[0].str()) from None
+        finally:
+            consumer.close()
+
+    def committed(self, group: str, topic: str, timeout_s: float) -> dict[int, int | None]:
+        partitions = self._partitions_of(topic, timeout_s)
+        if not partitions:
+            return {}
+        consumer = self._inspector(group)
+        try:
+            tps = consumer.committed(
+                [CkTopicPartition(topic, p) for p in partitions], timeout=max(timeout_s, 0.1)
+            )
+        except KafkaException as exc:
+            raise Unreachable(self.last_error or exc.args[0].str()) from None
+        finally:
+            consumer.close()
+        return {tp.partition: tp.offset if tp.offset >= 0 else None for tp in tps}
+
+    def read_range(
+        self, topic: str, partition: int, start: int, count: int, timeout_s: float
+    ) -> list[Message]:
+        consumer = self._inspector()
+        out: list[Message] = []
+        try:
+            deadline = time.monotonic() + timeout_s
+            tp = CkTopicPartition(topic, partition)
+            _low, end = consumer.get_watermark_offsets(tp, timeout=max(timeout_s, 0.1))
+            if start >= end or count <= 0:
+                return out
+            consumer.assign([CkTopicPartition(topic, partition, start)])
+            while len(out) < count and (remaining := deadline - time.monotonic()) > 0:
+                msg = consumer.poll(min(remaining, 0.5))
+                if msg is None:
+                    continue
+                if msg.error() is not None:
+                    self.last_error = msg.error().str()
+                    continue
+                out.append(Message(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value()))
+                if msg.offset() >= end - 1:
+                    break
+            return out
+        except KafkaException as exc:
+            raise Unreachable(self.last_error or exc.args[0].str()) from None
         finally:
             consumer.close()
 

@@ -26,16 +26,19 @@ from kafka.structs import OffsetAndMetadata
 from pipeline.errors import CommitRejected, PipelineError
 from pipeline.kafka.base import (
     AdminClient,
+    BrokerInfo,
     ConsumerClient,
     DeliveryCallback,
     Message,
     NotDelivered,
+    PartitionInfo,
     ProducerClient,
     ReadBack,
     TopicPartition,
     Unreachable,
     heartbeat_interval_ms,
 )
+from pipeline.kafka.names import unreachable_hint
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ def _servers(bootstrap: str) -> list[str]:
 def _unreachable(bootstrap: str, exc: Exception) -> PipelineError:
     return PipelineError(
         f"cannot reach Kafka at {bootstrap} ({type(exc).__name__}: {exc})",
-        "start it with `stockpipe local up` or pass --bootstrap HOST:PORT of a running broker",
+        unreachable_hint(bootstrap),
     )
 
 
@@ -198,6 +201,7 @@ class KafkaPythonAdmin(AdminClient):
         self.last_error = None
         self._timeout_ms = max(int(timeout_s * 1000), 1000)
         self._producer: KafkaProducer | None = None
+        self._admin: Any = None
         # kafka-python logs every failed connection attempt at ERROR; the callers' own one-line errors
         # say what failed, so its logs are quiet until close() (as librdkafka's are).
         self._log_level = _KAFKA_PYTHON_LOG.level
@@ -284,8 +288,113 @@ class KafkaPythonAdmin(AdminClient):
                 return ReadBack(record.offset, record.key, record.value)
         return None
 
+    def _admin_client(self) -> Any:
+        from kafka.admin import KafkaAdminClient
+
+        if self._admin is None:
+            try:
+                self._admin = KafkaAdminClient(
+                    bootstrap_servers=_servers(self.bootstrap),
+                    api_version_auto_timeout_ms=self._timeout_ms,
+                    request_timeout_ms=self._timeout_ms,
+                )
+            except NoBrokersAvailable as exc:
+                raise Unreachable(f"{type(exc).__name__}: no broker answered") from None
+        return self._admin
+
+    def brokers(self, timeout_s: float) -> list[BrokerInfo]:
+        try:
+            self._consumer.topics()  # a fresh metadata request
+        except KafkaError as exc:
+            raise Unreachable(f"{type(exc).__name__}: {exc}") from None
+        cluster = self._consumer._client.cluster  # the client's parsed metadata (no public accessor)
+        return sorted(BrokerInfo(b.nodeId, b.host, b.port) for b in cluster.brokers())
+
+    def describe(self, timeout_s: float, topic: str | None = None) -> dict[str, list[PartitionInfo]]:
+        try:
+            names = sorted(self._consumer.topics()) if topic is None else [topic]
+            if topic is not None and topic not in self._consumer.topics():
+                return {}
+            described = self._admin_client().describe_topics(names) if names else []
+        except KafkaError as exc:
+            raise Unreachable(f"{type(exc).__name__}: {exc}") from None
+        out: dict[str, list[PartitionInfo]] = {}
+        for t in described:
+            if t.get("is_internal") or t["topic"].startswith("__") or t.get("error_code"):
+                continue
+            out[t["topic"]] = sorted(
+                (
+                    PartitionInfo(p["partition"], p["leader"], tuple(p["replicas"]), tuple(p["isr"]))
+                    for p in t["partitions"]
+                ),
+                key=lambda p: p.partition,
+            )
+        return dict(sorted(out.items()))
+
+    def _tps(self, topic: str) -> list[KpTopicPartition]:
+        try:
+            partitions = self._consumer.partitions_for_topic(topic) or set()
+        except KafkaError as exc:
+            raise Unreachable(f"{type(exc).__name__}: {exc}") from None
+        return [KpTopicPartition(topic, p) for p in sorted(partitions)]
+
+    def offsets(self, topic: str, timeout_s: float) -> dict[int, tuple[int, int]]:
+        tps = self._tps(topic)
+        if not tps:
+            return {}
+        try:
+            first = self._consumer.beginning_offsets(tps)
+            end = self._consumer.end_offsets(tps)
+        except KafkaError as exc:
+            raise Unreachable(f"{type(exc).__name__}: {exc}") from None
+        return {tp.partition: (int(first[tp]), int(end[tp])) for tp in tps}
+
+    def committed(self, group: str, topic: str, timeout_s: float) -> dict[int, int | None]:
+        tps = self._tps(topic)
+        if not tps:
+            return {}
+        try:
+            got = self._admin_client().list_consumer_group_offsets(group, partitions=tps)
+        except KafkaError as exc:
+            raise Unreachable(f"{type(exc).__name__}: {exc}") from None
+        out: dict[int, int | None] = {}
+        for tp in tps:
+            meta = got.get(tp)
+            out[tp.partition] = meta.offset if meta is not None and meta.offset >= 0 else None
+        return out
+
+    def read_range(
+        self, topic: str, partition: int, start: int, count: int, timeout_s: float
+    ) -> list[Message]:
+        tp = KpTopicPartition(topic, partition)
+        try:
+            end = int(self._consumer.end_offsets([tp])[tp])
+        except KafkaError as exc:
+            raise Unreachable(f"{type(exc).__name__}: {exc}") from None
+        out: list[Message] = []
+        if start >= end or count <= 0:
+            return out
+        self._consumer.assign([tp])
+        self._consumer.seek(tp, start)
+        deadline = time.monotonic() + timeout_s
+        while len(out) < count and (remaining := deadline - time.monotonic()) > 0:
+            try:
+                polled = self._consumer.poll(
+                    timeout_ms=int(min(remaining, 0.5) * 1000), max_records=count - len(out)
+                )
+            except KafkaError as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                continue
+            for r in polled.get(tp, ()):
+                out.append(Message(topic, partition, r.offset, r.key, r.value))
+            if out and out[-1].offset >= end - 1:
+                break
+        return out[:count]
+
     def close(self) -> None:
         try:
+            if self._admin is not None:
+                self._admin.close()
             if self._producer is not None:
                 self._producer.close(timeout=1)
             self._consumer.close(autocommit=False)

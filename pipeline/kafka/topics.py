@@ -6,15 +6,29 @@ One-line errors: an unreachable broker names the address and how to start or poi
 from __future__ import annotations
 
 from pipeline.errors import PipelineError
-from pipeline.kafka import Unreachable, make_admin
-
-_START_OR_POINT = "start it with `stockpipe local up` or pass --bootstrap HOST:PORT of a running broker"
+from pipeline.kafka import AdminClient, Unreachable, make_admin
+from pipeline.kafka.names import unreachable_hint
 
 
 def _unreachable(bootstrap: str, timeout_s: float, detail: object) -> PipelineError:
     return PipelineError(
-        f"cannot reach Kafka at {bootstrap} within {timeout_s:g} s ({detail})", _START_OR_POINT
+        f"cannot reach Kafka at {bootstrap} within {timeout_s:g} s ({detail})", unreachable_hint(bootstrap)
     )
+
+
+def open_admin(bootstrap: str, timeout_s: float = 10, client: str = "confluent") -> AdminClient:
+    """An admin client whose broker answered its first metadata request (the one-line error otherwise);
+    the caller closes it."""
+    try:
+        admin = make_admin(client, bootstrap, timeout_s)
+    except Unreachable as exc:
+        raise _unreachable(bootstrap, timeout_s, exc) from None
+    try:
+        admin.brokers(timeout_s)
+    except Unreachable as exc:
+        admin.close()
+        raise _unreachable(bootstrap, timeout_s, exc) from None
+    return admin
 
 
 def topic_partitions(bootstrap: str, topic: str, timeout_s: float = 10, client: str = "confluent") -> int:
