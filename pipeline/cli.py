@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import signal
 import sys
 import threading
@@ -12,35 +13,170 @@ from types import FrameType
 from typing import Annotated, Any
 
 import typer
+from typer._click import Command  # typer vendors click (0.29+): its exceptions and commands
+from typer._click import exceptions as click_errors
 
 from pipeline.config import Settings, load_settings
 from pipeline.errors import PipelineError
 
+_HELP = """Stock prices: CSV -> Kafka -> Parquet lake -> catalog -> SQL.
+
+Settings come from defaults < a config file (--config or STOCKPIPE_CONFIG) < the environment
+(STOCKPIPE_<NAME>) < options; `stockpipe config` prints the effective ones. After `stockpipe local up
+[--port N]` every command uses that broker unless a bootstrap is set. Errors are one line
+`stockpipe: error: <what>; <fix>` with exit code 2."""
+
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    help="Stock prices: CSV -> Kafka -> Parquet lake -> catalog -> SQL.",
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    help=_HELP,
 )
-local_app = typer.Typer(no_args_is_help=True, help="The local Kafka-protocol broker on 127.0.0.1.")
-topics_app = typer.Typer(no_args_is_help=True, help="Kafka topics.")
+local_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="The local Kafka-protocol broker on 127.0.0.1."
+)
+topics_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Kafka topics: create, list, describe, peek."
+)
 canary_app = typer.Typer(
-    no_args_is_help=True, help="End-to-end smoke check: one canary record from the topic to SQL."
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="End-to-end smoke check: one canary record from the topic to SQL.",
 )
 app.add_typer(local_app, name="local")
 app.add_typer(topics_app, name="topics")
 app.add_typer(canary_app, name="canary")
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file (or STOCKPIPE_CONFIG).")]
-BootstrapOpt = Annotated[str | None, typer.Option(help="Kafka bootstrap servers HOST:PORT[,...].")]
-TopicOpt = Annotated[str | None, typer.Option(help="Kafka topic.")]
-ClientOpt = Annotated[str | None, typer.Option(help="Kafka client: confluent | kafka-python.")]
-LakeOpt = Annotated[str | None, typer.Option(help="Lake: a directory or s3://bucket/prefix.")]
-TableOpt = Annotated[str | None, typer.Option(help="Table name (directory under the lake).")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", metavar="FILE", help="TOML settings file (or STOCKPIPE_CONFIG).")
+]
+BootstrapOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="HOST:PORT", help="Kafka bootstrap servers HOST:PORT[,...] [default: the local broker's]."
+    ),
+]
+TopicOpt = Annotated[str | None, typer.Option(metavar="NAME", help="Kafka topic [default: stock-prices].")]
+ClientOpt = Annotated[
+    str | None,
+    typer.Option(metavar="NAME", help="Kafka client: confluent | kafka-python [default: confluent]."),
+]
+GroupOpt = Annotated[
+    str | None, typer.Option(metavar="ID", help="The sink's consumer group [default: stockpipe-sink].")
+]
+LakeOpt = Annotated[
+    str | None, typer.Option(metavar="DIR|S3URL", help="Lake: a directory or s3://bucket/prefix.")
+]
+TableOpt = Annotated[str | None, typer.Option(metavar="NAME", help="Table name (directory under the lake).")]
+StateDirOpt = Annotated[
+    str | None,
+    typer.Option(metavar="DIR", help="Local state: broker, catalog, checkpoints [default: .stockpipe]."),
+]
+RegionOpt = Annotated[str | None, typer.Option(metavar="NAME", help="AWS region [default: boto3's].")]
+EndpointOpt = Annotated[
+    str | None, typer.Option(metavar="URL", help="S3/Glue/Athena-compatible endpoint (or AWS_ENDPOINT_URL).")
+]
+CatalogOpt = Annotated[str | None, typer.Option(metavar="KIND", help="Catalog: local | glue.")]
+DatabaseOpt = Annotated[
+    str | None, typer.Option(metavar="NAME", help="Catalog database [default: stockpipe].")
+]
+EngineOpt = Annotated[str | None, typer.Option(metavar="NAME", help="SQL engine: duckdb | athena.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object per line.")]
+ProgressOpt = Annotated[
+    bool,
+    typer.Option(
+        "--progress/--no-progress",
+        help="A bar on a terminal; without it (or off a terminal) a line every --progress-every seconds.",
+    ),
+]
+ProgressEveryOpt = Annotated[
+    float, typer.Option(min=0.1, metavar="SECONDS", help="Seconds between progress lines off a terminal.")
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            typer.echo(f"stockpipe {version('stockpipe')}")
+        except PackageNotFoundError:  # run from a source tree that was never installed
+            typer.echo("stockpipe (not installed)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+    verbose: Annotated[
+        int,
+        typer.Option("-v", "--verbose", count=True, show_default=False, help="More log output (-vv: debug)."),
+    ] = 0,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="Errors and results only: no progress bars or lines.")
+    ] = False,
+) -> None:
+    from pipeline import progress
+
+    level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    logging.getLogger().setLevel(level)
+    progress.configure(quiet=quiet)
 
 
 def _settings(config: Path | None, **overrides: Any) -> Settings:
-    return load_settings(config, **overrides)
+    """The effective settings; a bootstrap set nowhere is the local broker's remembered address."""
+    from dataclasses import replace
+
+    from pipeline.kafka.names import bootstrap_problem
+    from pipeline.local.broker import LocalBroker
+
+    settings = load_settings(config, **overrides)
+    if overrides.get("bootstrap") is None and not _bootstrap_configured(config):
+        remembered = LocalBroker(settings.state_dir).remembered_address()
+        if remembered is not None:
+            settings = replace(settings, bootstrap=remembered)
+    problem = bootstrap_problem(settings.bootstrap)
+    if problem is not None:
+        raise PipelineError(problem, "fix --bootstrap, STOCKPIPE_BOOTSTRAP or the bootstrap setting")
+    return settings
+
+
+def _bootstrap_configured(config: Path | None) -> bool:
+    import os
+
+    from pipeline.config import _from_file
+
+    if os.environ.get("STOCKPIPE_BOOTSTRAP") is not None:
+        return True
+    path = config or (Path(os.environ["STOCKPIPE_CONFIG"]) if os.environ.get("STOCKPIPE_CONFIG") else None)
+    return path is not None and "bootstrap" in _from_file(path)
+
+
+def _echo_lines(text: str) -> None:
+    """Summaries for people: on a terminal, long lines wrap at words (indented), never mid-word."""
+    import shutil
+    import textwrap
+
+    if not sys.stdout.isatty():
+        typer.echo(text)
+        return
+    width = shutil.get_terminal_size((80, 24)).columns - 1
+    for line in text.splitlines():
+        indent = " " * (len(line) - len(line.lstrip()) + 2)
+        typer.echo(
+            "\n".join(textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False)) or ""
+        )
+
+
+def _json_line(value: Any) -> None:
+    import json
+
+    typer.echo(json.dumps(value, separators=(",", ":"), default=str))
 
 
 def _stop_on_signals() -> threading.Event:
@@ -64,54 +200,122 @@ def _stop_on_signals() -> threading.Event:
 
 @app.command()
 def sample(
-    out: Annotated[Path, typer.Option(help="Output directory (Kaggle layout).")] = Path(".stockpipe/sample"),
+    out: Annotated[
+        Path | None, typer.Option(help="Output directory (Kaggle layout) [default: <state_dir>/sample].")
+    ] = None,
     tickers: Annotated[int, typer.Option(min=1, help="Number of tickers.")] = 50,
     days: Annotated[int, typer.Option(min=1, help="Trading days per ticker.")] = 500,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 42,
     empty: Annotated[int, typer.Option(min=0, help="Extra 0-byte ticker files, as in the real set.")] = 0,
+    state_dir: StateDirOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Generate a deterministic synthetic data set in the Kaggle layout."""
     from pipeline.sources.sample import generate
 
+    out = out or Path(_settings(config, state_dir=state_dir).state_dir) / "sample"
     manifest = generate(out, tickers, days, seed=seed, empty_files=empty)
-    typer.echo(
+    _echo_lines(
         f"wrote {manifest.rows:,} rows for {len(manifest.symbols)} tickers "
         f"({manifest.first_date}..{manifest.last_date}) under {out}"
     )
 
 
+def _replay_guard(settings: Settings, source: Path, checkpoint: Path, client: str) -> None:
+    """Refuse a produce that would send rows the checkpoint says this topic already has (`--resume`
+    sends only the rest, `--force` all again). A checkpoint whose topic is gone or empty (an in-memory
+    broker restarted) no longer protects anything: it is set aside with a note."""
+    import json
+
+    from pipeline.kafka import Unreachable
+    from pipeline.kafka.topics import open_admin
+
+    try:
+        saved = json.loads(checkpoint.read_text(encoding="utf-8"))
+        delivered = int(saved.get("delivered", 0))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, TypeError, AttributeError):
+        return  # an unreadable checkpoint is for --resume to report
+    if delivered <= 0:
+        return
+    admin = open_admin(settings.bootstrap, client=client)
+    try:
+        held = sum(end - first for first, end in admin.offsets(settings.topic, 10).values())
+    except Unreachable:
+        held = 1  # cannot tell: be safe
+    finally:
+        admin.close()
+    if held > 0:
+        raise PipelineError(
+            f"{delivered:,} rows of {source} were already delivered to topic {settings.topic} "
+            f"(checkpoint {checkpoint}); producing again would put them on the topic twice",
+            "pass --resume to send only the rows not delivered yet, --force to send every row again, "
+            "or --topic NAME for a new topic",
+        )
+    print(
+        f"stockpipe: note: topic {settings.topic} no longer holds the {delivered:,} rows checkpoint "
+        f"{checkpoint} lists (recreated, or an in-memory broker restarted): replaying everything",
+        file=sys.stderr,
+    )
+
+
 @app.command()
 def produce(
-    source: Annotated[Path, typer.Option(help="Kaggle directory/zip or indexProcessed.csv.")],
-    rate: Annotated[str | None, typer.Option(help="Fixed rate, e.g. 500/s [setting producer.rate].")] = None,
+    source: Annotated[Path, typer.Option(metavar="PATH", help="Kaggle directory/zip or indexProcessed.csv.")],
+    rate: Annotated[
+        str | None, typer.Option(metavar="N/UNIT", help="Fixed rate, e.g. 500/s (setting producer.rate).")
+    ] = None,
     speed: Annotated[
-        float | None, typer.Option(help="Trading days of data per second [setting producer.speed].")
+        float | None, typer.Option(help="Trading days of data per second (setting producer.speed).")
     ] = None,
     partitions: Annotated[
-        int | None, typer.Option(min=1, help="Partitions when the topic is created [producer.partitions: 3].")
+        int | None,
+        typer.Option(
+            min=1, help="Partitions when the topic is created (setting producer.partitions) [default: 3]."
+        ),
     ] = None,
     rejects: Annotated[
-        Path | None, typer.Option(help="Write rejected rows here (file:line: reason).")
+        Path | None, typer.Option(metavar="FILE", help="Write rejected rows here (file:line: reason).")
     ] = None,
-    strict: Annotated[bool, typer.Option(help="Exit non-zero when any row was rejected.")] = False,
-    progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any row was rejected.")] = False,
     checkpoint: Annotated[
         Path | None,
-        typer.Option(help="Record delivered rows here [default: under <state_dir>/checkpoints/]."),
+        typer.Option(
+            metavar="FILE",
+            help="Record delivered rows here [default: a file under <state_dir>/checkpoints/].",
+        ),
     ] = None,
     resume: Annotated[
-        bool, typer.Option(help="Skip the rows the checkpoint lists as delivered by an earlier run.")
+        bool,
+        typer.Option("--resume", help="Skip the rows the checkpoint lists as delivered by an earlier run."),
     ] = False,
     resume_if_any: Annotated[
         bool,
-        typer.Option(help="--resume when the checkpoint exists, else replay everything (for services)."),
+        typer.Option(
+            "--resume-if-any", help="--resume when the checkpoint exists, else replay everything (services)."
+        ),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Send every row even if the checkpoint says the topic has them (duplicates)."
+        ),
+    ] = False,
+    progress: ProgressOpt = True,
+    progress_every: ProgressEveryOpt = 30.0,
+    json_out: JsonOpt = False,
     bootstrap: BootstrapOpt = None,
     topic: TopicOpt = None,
     client: ClientOpt = None,
+    state_dir: StateDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Replay source rows onto the topic in time order (key = symbol, JSON value)."""
+    """Replay source rows onto the topic in time order (key = symbol, JSON value).
+
+    A second replay of the same source to the same topic is refused (it would duplicate every row on
+    the topic) unless --resume (send what is missing) or --force (send it all again)."""
+    from pipeline import progress as progress_mod
     from pipeline.produce.checkpoint import default_checkpoint_path
     from pipeline.produce.service import run_produce
 
@@ -120,10 +324,14 @@ def produce(
         bootstrap=bootstrap,
         topic=topic,
         client=client,
+        state_dir=state_dir,
         producer={"rate": rate, "speed": speed, "partitions": partitions},
     )
+    progress_mod.configure(quiet=progress_mod.OUTPUT.quiet, every_s=progress_every)
     checkpoint = checkpoint or default_checkpoint_path(settings.state_dir, source, settings.topic)
     resume = resume or (resume_if_any and checkpoint.exists())
+    if not resume and not force:
+        _replay_guard(settings, source, checkpoint, settings.client)
     stop = _stop_on_signals()
     result = run_produce(
         settings,
@@ -137,7 +345,39 @@ def produce(
         checkpoint_path=checkpoint,
         resume=resume,
     )
-    typer.echo(result.summary())
+    if json_out:
+        c, r, rep = result.counts, result.rejects, result.report
+        _json_line(
+            {
+                "command": "produce",
+                "topic": settings.topic,
+                "rows_read": c.rows_read,
+                "rows_good": c.rows_good,
+                "rows_rejected": r.rows,
+                "files": c.files,
+                "files_rejected": r.files,
+                "sent": rep.sent,
+                "skipped": rep.skipped,
+                "delivered": rep.delivered,
+                "failed": rep.failed,
+                "unconfirmed": rep.unconfirmed,
+                "not_sent": max(c.rows_good - rep.skipped - rep.sent, 0),
+                "interrupted": rep.interrupted,
+                "elapsed_s": round(rep.elapsed_s, 3),
+                "checkpoint": str(checkpoint),
+                "ok": result.ok(strict),
+            }
+        )
+    else:
+        _echo_lines(result.summary())
+        if result.report.interrupted:
+            rep, good = result.report, result.counts.rows_good
+            _echo_lines(
+                f"interrupted: only {rep.sent:,} of the {good:,} good rows read were sent"
+                + (f" ({rep.skipped:,} skipped as delivered before)" if rep.skipped else "")
+                + f"; {max(good - rep.sent - rep.skipped, 0):,} were not sent, nor the rest of the source "
+                f"(`--resume` sends them)"
+            )
     if not result.ok(strict):
         raise typer.Exit(1)
 
@@ -147,20 +387,30 @@ def sink(
     max_records: Annotated[
         int | None, typer.Option(help="Stop after this many records are committed.")
     ] = None,
-    idle_timeout: Annotated[float | None, typer.Option(help="Stop after this many idle seconds.")] = None,
+    idle_timeout: Annotated[
+        float | None, typer.Option(metavar="SECONDS", help="Stop after this many seconds without records.")
+    ] = None,
     batch_records: Annotated[
         int | None,
-        typer.Option(min=1, help="Close a batch at this many records [sink.batch_records: 50000]."),
+        typer.Option(
+            min=1, help="Close a batch at this many records (setting sink.batch_records) [default: 50000]."
+        ),
     ] = None,
     batch_age: Annotated[
-        float | None, typer.Option(help="Close a batch after this many seconds [sink.batch_age: 10].")
+        float | None,
+        typer.Option(help="Close a batch after this many seconds (setting sink.batch_age) [default: 10]."),
     ] = None,
-    fmt: Annotated[str | None, typer.Option("--format", help="parquet | jsonl.")] = None,
-    partition_by: Annotated[str | None, typer.Option(help="month | year | date.")] = None,
-    group: Annotated[str | None, typer.Option(help="Consumer group id.")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--lake-format", "--format", metavar="FORMAT", help="parquet | jsonl.")
+    ] = None,
+    partition_by: Annotated[str | None, typer.Option(metavar="KEY", help="month | year | date.")] = None,
+    group: GroupOpt = None,
     session_timeout_ms: Annotated[
         int | None,
-        typer.Option(min=1000, help="Consumer group session timeout [sink.session_timeout_ms: 10000]."),
+        typer.Option(
+            min=1000,
+            help="Consumer group session timeout (setting sink.session_timeout_ms) [default: 10000].",
+        ),
     ] = None,
     max_poll_interval_ms: Annotated[
         int | None,
@@ -168,22 +418,31 @@ def sink(
             min=1000,
             help="Longest pause between polls before the group hands this sink's partitions to another "
             "member (a long lake outage can exceed it; the sink then rejoins) "
-            "[sink.max_poll_interval_ms: 300000].",
+            "(setting sink.max_poll_interval_ms) [default: 300000].",
         ),
     ] = None,
     partitions: Annotated[
         str | None,
-        typer.Option(help="Read only these partitions (e.g. 0,1,2), assigned statically: no rebalancing."),
+        typer.Option(
+            metavar="LIST",
+            help="Read only these partitions (e.g. 0,1,2), assigned statically: no rebalancing.",
+        ),
     ] = None,
-    progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
+    progress: ProgressOpt = True,
+    progress_every: ProgressEveryOpt = 30.0,
+    json_out: JsonOpt = False,
     bootstrap: BootstrapOpt = None,
     topic: TopicOpt = None,
     client: ClientOpt = None,
     lake: LakeOpt = None,
     table: TableOpt = None,
+    state_dir: StateDirOpt = None,
+    region: RegionOpt = None,
+    aws_endpoint_url: EndpointOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Consume the topic into the lake (runs until SIGINT/SIGTERM or a stop condition)."""
+    from pipeline import progress as progress_mod
     from pipeline.sink.service import run_sink
 
     settings = _settings(
@@ -196,6 +455,9 @@ def sink(
         lake_format=fmt,
         partition_by=partition_by,
         group_id=group,
+        state_dir=state_dir,
+        region=region,
+        aws_endpoint_url=aws_endpoint_url,
         sink={
             "batch_records": batch_records,
             "batch_age": batch_age,
@@ -203,8 +465,9 @@ def sink(
             "max_poll_interval_ms": max_poll_interval_ms,
         },
     )
+    progress_mod.configure(quiet=progress_mod.OUTPUT.quiet, every_s=progress_every)
     stop = _stop_on_signals()
-    report = run_sink(
+    result = run_sink(
         settings,
         stop=stop,
         max_records=max_records,
@@ -212,7 +475,20 @@ def sink(
         show_progress=progress,
         consumer_options={"partitions": _partition_list(partitions)} if partitions else None,
     )
-    typer.echo(report.summary())
+    if json_out:
+        from dataclasses import asdict
+
+        _json_line(
+            {
+                "command": "sink",
+                "topic": settings.topic,
+                "group": settings.group_id,
+                "lake": result.lake_url,
+                **asdict(result.report),
+            }
+        )
+    else:
+        _echo_lines(result.summary())
 
 
 def _partition_list(text: str) -> list[int]:
@@ -229,18 +505,31 @@ def _partition_list(text: str) -> list[int]:
 
 @app.command()
 def check(
-    group: Annotated[str | None, typer.Option(help="The sink's consumer group.")] = None,
+    group: GroupOpt = None,
     bootstrap: BootstrapOpt = None,
     topic: TopicOpt = None,
     lake: LakeOpt = None,
     table: TableOpt = None,
+    state_dir: StateDirOpt = None,
+    region: RegionOpt = None,
+    aws_endpoint_url: EndpointOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Check that the lake holds every offset the sink committed, each in one object (exit 1 if not)."""
     from pipeline.lake import open_lake
     from pipeline.sink.check import check_lake
 
-    settings = _settings(config, bootstrap=bootstrap, topic=topic, lake=lake, table=table, group_id=group)
+    settings = _settings(
+        config,
+        bootstrap=bootstrap,
+        topic=topic,
+        lake=lake,
+        table=table,
+        group_id=group,
+        state_dir=state_dir,
+        region=region,
+        aws_endpoint_url=aws_endpoint_url,
+    )
     report = check_lake(
         settings.bootstrap,
         settings.topic,
@@ -249,14 +538,18 @@ def check(
         settings.table,
         Path(settings.state_dir) / "deadletter" / f"{settings.topic}.jsonl",
     )
-    typer.echo(report.text())
+    _echo_lines(report.text())
     if not report.ok:
         raise typer.Exit(1)
 
 
 @app.command("config")
 def show_config(config: ConfigOpt = None) -> None:
-    """Check the settings (file < STOCKPIPE_* < defaults) and print the effective ones as TOML."""
+    """Check the settings and print the effective ones as TOML.
+
+    Each layer overrides the one before: defaults < config file (--config or STOCKPIPE_CONFIG) <
+    environment (STOCKPIPE_<NAME>, STOCKPIPE_PRODUCER_<NAME>, STOCKPIPE_SINK_<NAME>) < a command's options.
+    The bootstrap, when no layer sets it, is the address of the broker `stockpipe local up` started."""
     import json
     from dataclasses import asdict
 
@@ -278,21 +571,59 @@ def show_config(config: ConfigOpt = None) -> None:
 
 @app.command()
 def crawl(
-    glue_crawler: Annotated[str | None, typer.Option(help="Also create/start this AWS Glue crawler.")] = None,
-    role_arn: Annotated[str | None, typer.Option(help="IAM role for the Glue crawler.")] = None,
-    wait: Annotated[float, typer.Option(help="Seconds to wait for the Glue crawler.")] = 600.0,
+    glue_crawler: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Also create/start this AWS Glue crawler.")
+    ] = None,
+    role_arn: Annotated[
+        str | None, typer.Option(metavar="ARN", help="IAM role for the Glue crawler.")
+    ] = None,
+    wait: Annotated[
+        float, typer.Option(metavar="SECONDS", help="Seconds to wait for the Glue crawler.")
+    ] = 600.0,
+    json_out: JsonOpt = False,
     lake: LakeOpt = None,
     table: TableOpt = None,
-    catalog: Annotated[str | None, typer.Option(help="local | glue.")] = None,
-    database: Annotated[str | None, typer.Option(help="Catalog database.")] = None,
+    catalog: CatalogOpt = None,
+    database: DatabaseOpt = None,
+    state_dir: StateDirOpt = None,
+    region: RegionOpt = None,
+    aws_endpoint_url: EndpointOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Infer schema and partitions from the lake and register them in the catalog."""
+    from dataclasses import asdict
+
     from pipeline import catalog as cat
 
-    settings = _settings(config, lake=lake, table=table, catalog=catalog, database=database)
+    settings = _settings(
+        config,
+        lake=lake,
+        table=table,
+        catalog=catalog,
+        database=database,
+        state_dir=state_dir,
+        region=region,
+        aws_endpoint_url=aws_endpoint_url,
+    )
     report = cat.crawl(settings)
-    typer.echo(report.summary())
+    if json_out:
+        _json_line(
+            {
+                "command": "crawl",
+                "lake": report.lake,
+                "catalog": report.catalog,
+                "tables": [
+                    {k: v for k, v in asdict(t).items() if k != "columns"} | {"columns": len(t.columns)}
+                    for t in report.tables
+                ],
+                "objects_scanned": report.objects_scanned,
+                "partitions_found": report.partitions_found,
+                "partitions_added": report.partitions_added,
+                "skipped": report.skipped,
+            }
+        )
+    else:
+        _echo_lines(report.summary())
     if glue_crawler:
         if not role_arn:
             raise PipelineError("--glue-crawler needs --role-arn", "pass the crawler's IAM role ARN")
@@ -302,42 +633,81 @@ def crawl(
 
 @app.command()
 def query(
-    sql: Annotated[str | None, typer.Argument(help="SQL text; omit with --named.")] = None,
-    named: Annotated[str | None, typer.Option(help="Run a shipped named query.")] = None,
-    start: Annotated[str | None, typer.Option(help="Named queries: first date (YYYY-MM-DD).")] = None,
-    end: Annotated[str | None, typer.Option(help="Named queries: last date (YYYY-MM-DD).")] = None,
+    sql: Annotated[str | None, typer.Argument(metavar="[SQL]", help="SQL text; omit with --named.")] = None,
+    named: Annotated[str | None, typer.Option(metavar="NAME", help="Run a shipped named query.")] = None,
+    start: Annotated[
+        str | None, typer.Option(metavar="DATE", help="Named queries: first date (YYYY-MM-DD).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(metavar="DATE", help="Named queries: last date (YYYY-MM-DD).")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="Named queries: row limit.")] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the named queries.")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="table | csv | json.")] = "table",
-    engine: Annotated[str | None, typer.Option(help="duckdb | athena.")] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            metavar="FORMAT",
+            help="table (fits the terminal) | csv | json (JSON Lines: one object per row).",
+        ),
+    ] = "table",
+    max_rows: Annotated[
+        int, typer.Option(min=0, help="Rows a table shows; 0 shows all (csv and json always print all).")
+    ] = 40,
+    engine: EngineOpt = None,
     lake: LakeOpt = None,
     table: TableOpt = None,
+    catalog: CatalogOpt = None,
+    database: DatabaseOpt = None,
+    state_dir: StateDirOpt = None,
+    region: RegionOpt = None,
+    aws_endpoint_url: EndpointOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Run SQL over the cataloged tables (DuckDB locally, Athena on AWS)."""
     from pipeline.query import named as named_queries
     from pipeline.query import open_engine
-    from pipeline.query.format import render
+    from pipeline.query.format import FORMATS, render
 
     if list_:
-        for name in named_queries.list_queries():
-            typer.echo(name)
+        for q in named_queries.list_queries():
+            typer.echo(f"{q.name:<14} {q.description}")
         return
-    if fmt not in ("table", "csv", "json"):
+    if fmt not in FORMATS:
         raise PipelineError(f"--format {fmt!r} is not table, csv or json", "pick one of those")
     if bool(sql) == bool(named):
         raise PipelineError("give either SQL text or --named NAME", "see `stockpipe query --list`")
-    settings = _settings(config, engine=engine, lake=lake, table=table)
+    settings = _settings(
+        config,
+        engine=engine,
+        lake=lake,
+        table=table,
+        catalog=catalog,
+        database=database,
+        state_dir=state_dir,
+        region=region,
+        aws_endpoint_url=aws_endpoint_url,
+    )
     params = {k: v for k, v in {"start": start, "end": end, "limit": limit}.items() if v is not None}
     with open_engine(settings) as eng:
         result = eng.run_named(named, table=settings.table, **params) if named else eng.execute(sql or "")
-    typer.echo(render(result, fmt), nl=False)
+    typer.echo(render(result, fmt, max_rows=max_rows), nl=False)
 
 
 @local_app.command("up")
 def local_up(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 9092,
-    storage: Annotated[str, typer.Option(help="tansu storage engine URL.")] = "memory://tansu/",
+    port: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=65535, help="Port on 127.0.0.1 [default: the last one used here, else 9092]."
+        ),
+    ] = None,
+    storage: Annotated[
+        str,
+        typer.Option(
+            metavar="URL", help="tansu storage: memory:// (topics vanish at `local down`) or s3://BUCKET/."
+        ),
+    ] = "memory://tansu/",
     topic: TopicOpt = None,
     partitions: Annotated[int, typer.Option(min=1, help="Partitions of the pipeline topic.")] = 3,
     kafka: Annotated[
@@ -348,48 +718,70 @@ def local_up(
             "built from Maven Central on first use (needs Java 17+ and Maven).",
         ),
     ] = False,
-    kafka_version: Annotated[str, typer.Option(help="Kafka version for --kafka.")] = "4.1.1",
+    kafka_version: Annotated[
+        str, typer.Option(metavar="VERSION", help="Kafka version for --kafka.")
+    ] = "4.1.1",
+    state_dir: StateDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Start the local broker and create the pipeline topic."""
+    """Start the local broker and create the pipeline topic; later commands default to its address."""
     from pipeline.kafka.topics import ensure_topic
     from pipeline.lake import open_lake
-    from pipeline.local.broker import LocalBroker
+    from pipeline.local.broker import DEFAULT_PORT, LocalBroker
 
-    settings = _settings(config, topic=topic)
-    broker = LocalBroker(settings.state_dir, port=port)
-    started = broker.up(storage=storage, kind="kafka" if kafka else "tansu", kafka_version=kafka_version)
+    settings = _settings(config, topic=topic, state_dir=state_dir)
+    remembered = LocalBroker(settings.state_dir).remembered_address()
+    default_port = int(remembered.rsplit(":", 1)[1]) if remembered else DEFAULT_PORT
+    broker = LocalBroker(settings.state_dir, port=port or default_port)
+    started = broker.up(
+        storage=storage,
+        kind="kafka" if kafka else "tansu",
+        kafka_version=kafka_version,
+        exact=port is not None or kafka,
+    )
     ensure_topic(broker.address, settings.topic, partitions)
     if not settings.lake.startswith("s3://"):
         open_lake(settings.lake).check_writable()  # the local lake: created and known writable
-    typer.echo(
+    memory = broker.kind == "tansu" and storage.startswith("memory://")
+    _echo_lines(
         f"local broker ({broker.kind}) {'started' if started else 'already running'} on {broker.address} "
-        f"(topic {settings.topic}); log: {broker.log_file}; lake: {settings.lake}"
+        f"(topic {settings.topic}); commands now default to this address; log: {broker.log_file}; "
+        f"lake: {settings.lake}"
+        + (
+            "\nnote: its topics live in memory: `stockpipe local down` discards them, and offsets start "
+            "at 0 again, so after a restart use a new --topic or a new lake (docs/guarantees.md)"
+            if memory and started
+            else ""
+        )
     )
 
 
 @local_app.command("down")
-def local_down(config: ConfigOpt = None) -> None:
-    """Stop the local broker."""
+def local_down(state_dir: StateDirOpt = None, config: ConfigOpt = None) -> None:
+    """Stop the local broker (its address stays the default)."""
     from pipeline.local.broker import LocalBroker
 
-    stopped = LocalBroker(_settings(config).state_dir).down()
+    stopped = LocalBroker(_settings(config, state_dir=state_dir).state_dir).down()
     typer.echo("local broker stopped" if stopped else "local broker was not running")
 
 
 @local_app.command("status")
-def local_status(config: ConfigOpt = None) -> None:
+def local_status(state_dir: StateDirOpt = None, config: ConfigOpt = None) -> None:
     """Show whether the local broker runs and answers, and where the local lake is."""
     from pipeline.lake import LocalLake
     from pipeline.local.broker import LocalBroker
 
-    settings = _settings(config)
+    settings = _settings(config, state_dir=state_dir)
     if not settings.lake.startswith("s3://"):
         lake = LocalLake(settings.lake)
         typer.echo(f"local lake: {lake.url} ({sum(1 for _ in lake.list()):,} objects)")
-    st = LocalBroker(settings.state_dir).status()
+    broker = LocalBroker(settings.state_dir)
+    remembered = broker.remembered_address()
+    st = broker.status()
     if not st.running:
-        typer.echo("local broker: not running (start it with `stockpipe local up`)")
+        port = remembered.rsplit(":", 1)[1] if remembered else "9092"
+        hint = "`stockpipe local up`" + ("" if port == "9092" else f" (port {port}, remembered)")
+        typer.echo(f"local broker: not running (start it with {hint})")
         raise typer.Exit(3)
     typer.echo(
         f"local broker: {st.kind} running, pid {st.pid}, {st.address}, "
@@ -401,21 +793,195 @@ def local_status(config: ConfigOpt = None) -> None:
 
 @topics_app.command("create")
 def topics_create(
-    name: Annotated[str, typer.Argument(help="Topic name.")],
-    partitions: Annotated[int, typer.Option(min=1)] = 3,
+    name: Annotated[str, typer.Argument(metavar="TOPIC", help="Topic name.")],
+    partitions: Annotated[int, typer.Option(min=1, help="Partitions.")] = 3,
     replication: Annotated[
         int | None, typer.Option(min=1, help="Replicas per partition [default: the cluster's default].")
     ] = None,
     bootstrap: BootstrapOpt = None,
     client: ClientOpt = None,
+    state_dir: StateDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Create a topic if it does not exist."""
     from pipeline.kafka.topics import ensure_topic
 
-    settings = _settings(config, bootstrap=bootstrap, client=client, topic=name)  # also checks the name
+    settings = _settings(config, bootstrap=bootstrap, client=client, topic=name, state_dir=state_dir)
     created = ensure_topic(settings.bootstrap, name, partitions, replication or -1, client=settings.client)
     typer.echo(f"topic {name} {'created' if created else 'already exists'}")
+
+
+TimeoutOpt = Annotated[
+    float, typer.Option(min=0.1, metavar="SECONDS", help="Seconds for each Kafka request.")
+]
+
+
+@topics_app.command("list")
+def topics_list(
+    json_out: JsonOpt = False,
+    timeout: TimeoutOpt = 10.0,
+    bootstrap: BootstrapOpt = None,
+    client: ClientOpt = None,
+    state_dir: StateDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """The cluster's topics: partitions, replicas, records retained."""
+    from pipeline.kafka.topics import open_admin
+    from pipeline.ops.topics import list_lines, list_topics
+
+    settings = _settings(config, bootstrap=bootstrap, client=client, state_dir=state_dir)
+    admin = open_admin(settings.bootstrap, timeout, settings.client)
+    try:
+        topics = list_topics(admin, timeout)
+    finally:
+        admin.close()
+    if json_out:
+        for t in topics:
+            _json_line(t.to_json())
+    else:
+        typer.echo("\n".join(list_lines(topics)))
+
+
+@topics_app.command("describe")
+def topics_describe(
+    name: Annotated[
+        str | None, typer.Argument(metavar="[TOPIC]", help="Topic [default: the topic setting].")
+    ] = None,
+    json_out: JsonOpt = False,
+    timeout: TimeoutOpt = 10.0,
+    bootstrap: BootstrapOpt = None,
+    client: ClientOpt = None,
+    state_dir: StateDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """One topic's partitions: leader, replicas, in-sync replicas, first and end offsets."""
+    from pipeline.kafka.topics import open_admin
+    from pipeline.ops.topics import describe_lines, describe_topic
+
+    settings = _settings(config, bootstrap=bootstrap, client=client, topic=name, state_dir=state_dir)
+    admin = open_admin(settings.bootstrap, timeout, settings.client)
+    try:
+        summary = describe_topic(admin, settings.topic, timeout, settings.bootstrap)
+    finally:
+        admin.close()
+    if json_out:
+        _json_line(summary.to_json())
+    else:
+        typer.echo("\n".join(describe_lines(summary)))
+
+
+@topics_app.command("peek")
+def topics_peek(
+    name: Annotated[
+        str | None, typer.Argument(metavar="[TOPIC]", help="Topic [default: the topic setting].")
+    ] = None,
+    count: Annotated[int, typer.Option("-n", "--count", min=1, help="Records per partition.")] = 5,
+    partition: Annotated[
+        list[int] | None,
+        typer.Option("--partition", "-p", min=0, help="Only this partition (repeat) [default: all]."),
+    ] = None,
+    from_start: Annotated[
+        bool, typer.Option("--from-start", help="The first records instead of the last ones.")
+    ] = False,
+    json_out: JsonOpt = False,
+    timeout: TimeoutOpt = 10.0,
+    bootstrap: BootstrapOpt = None,
+    client: ClientOpt = None,
+    state_dir: StateDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """The last N records of each partition (like `kcat -C -o -N -e`), without joining any group."""
+    from pipeline.kafka.topics import open_admin
+    from pipeline.ops.topics import describe_topic, message_json, message_line, peek
+
+    settings = _settings(config, bootstrap=bootstrap, client=client, topic=name, state_dir=state_dir)
+    admin = open_admin(settings.bootstrap, timeout, settings.client)
+    try:
+        summary = describe_topic(admin, settings.topic, timeout, settings.bootstrap)
+        messages = peek(admin, summary, count, partition or None, from_start, timeout)
+    finally:
+        admin.close()
+    for m in messages:
+        typer.echo(message_json(m) if json_out else message_line(m))
+
+
+@app.command()
+def status(
+    json_out: JsonOpt = False,
+    hosts: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="INVENTORY",
+            help="Ask the hosts of this Ansible inventory over SSH instead (services, heap, disk, errors).",
+        ),
+    ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(help="SSH user for --hosts [default: the inventory's ansible_user, else yours]."),
+    ] = None,
+    identity: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE", help="SSH private key for --hosts [default: the agent's and ~/.ssh's keys]."
+        ),
+    ] = None,
+    known_hosts: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="Known host keys for --hosts [default: ~/.ssh/known_hosts]."),
+    ] = None,
+    timeout: TimeoutOpt = 5.0,
+    group: GroupOpt = None,
+    bootstrap: BootstrapOpt = None,
+    topic: TopicOpt = None,
+    client: ClientOpt = None,
+    lake: LakeOpt = None,
+    table: TableOpt = None,
+    catalog: CatalogOpt = None,
+    database: DatabaseOpt = None,
+    state_dir: StateDirOpt = None,
+    region: RegionOpt = None,
+    aws_endpoint_url: EndpointOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """The pipeline on one screen: brokers, the topic's end offsets, the sink group's commits and lag,
+    the services, the lake and the catalog (exit 1 when a part cannot be read)."""
+    if hosts is not None:
+        from pipeline.ops.hosts import host_report
+
+        report = host_report(
+            hosts, user=user, identity=identity, known_hosts=known_hosts, timeout_s=max(timeout, 5.0)
+        )
+        if json_out:
+            for host in report:
+                _json_line(host.to_json())
+        else:
+            typer.echo("\n".join(line for host in report for line in host.lines()))
+        if not all(h.ok for h in report):
+            raise typer.Exit(1)
+        return
+    from pipeline.ops.status import pipeline_status
+
+    settings = _settings(
+        config,
+        bootstrap=bootstrap,
+        topic=topic,
+        client=client,
+        lake=lake,
+        table=table,
+        catalog=catalog,
+        database=database,
+        group_id=group,
+        state_dir=state_dir,
+        region=region,
+        aws_endpoint_url=aws_endpoint_url,
+    )
+    st = pipeline_status(settings, timeout)
+    if json_out:
+        _json_line(st.to_json())
+    else:
+        typer.echo("\n".join(st.lines()))
+    if not st.ok:
+        raise typer.Exit(1)
 
 
 @canary_app.command("send")
@@ -426,25 +992,36 @@ def canary_send(
     bootstrap: BootstrapOpt = None,
     topic: TopicOpt = None,
     client: ClientOpt = None,
+    state_dir: StateDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Produce one canary record (acks=all) and read it back; print it as one JSON line."""
     from pipeline.canary import send_canary
 
-    settings = _settings(config, bootstrap=bootstrap, topic=topic, client=client)
+    settings = _settings(config, bootstrap=bootstrap, topic=topic, client=client, state_dir=state_dir)
     typer.echo(send_canary(settings, timeout_s=timeout).to_json())
 
 
 @canary_app.command("find")
 def canary_find(
     symbol: Annotated[str, typer.Option(help="The canary's symbol (from `canary send`).")],
-    day: Annotated[str, typer.Option("--date", help="The canary's date YYYY-MM-DD (from `canary send`).")],
+    day: Annotated[
+        str, typer.Option("--date", metavar="DATE", help="The canary's date YYYY-MM-DD (from `canary send`).")
+    ],
     nonce: Annotated[int, typer.Option(min=1, help="The canary's nonce (from `canary send`).")],
     timeout: Annotated[float, typer.Option(min=0, help="Seconds to keep looking.")] = 180.0,
-    crawl: Annotated[bool, typer.Option(help="Crawl the lake into the catalog before each look.")] = True,
+    crawl: Annotated[
+        bool, typer.Option("--crawl/--no-crawl", help="Crawl the lake into the catalog before each look.")
+    ] = True,
     interval: Annotated[float, typer.Option(min=0.1, help="Seconds between looks.")] = 5.0,
     lake: LakeOpt = None,
     table: TableOpt = None,
+    catalog: CatalogOpt = None,
+    database: DatabaseOpt = None,
+    engine: EngineOpt = None,
+    state_dir: StateDirOpt = None,
+    region: RegionOpt = None,
+    aws_endpoint_url: EndpointOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Poll until SQL counts the canary in the lake; print one JSON line (exit 1 on timeout)."""
@@ -458,7 +1035,17 @@ def canary_find(
         raise PipelineError(
             f"--date {day!r} is not a YYYY-MM-DD date", "pass the date `canary send` printed"
         ) from None
-    settings = _settings(config, lake=lake, table=table)
+    settings = _settings(
+        config,
+        lake=lake,
+        table=table,
+        catalog=catalog,
+        database=database,
+        engine=engine,
+        state_dir=state_dir,
+        region=region,
+        aws_endpoint_url=aws_endpoint_url,
+    )
     try:
         result = find_canary(
             settings, symbol, trade_date, nonce, timeout_s=timeout, crawl=crawl, interval_s=interval
@@ -471,16 +1058,25 @@ def canary_find(
 
 @app.command()
 def demo(
-    tickers: Annotated[int, typer.Option(min=1)] = 40,
-    days: Annotated[int, typer.Option(min=1)] = 750,
+    tickers: Annotated[int, typer.Option(min=1, help="Tickers in the generated sample.")] = 40,
+    days: Annotated[int, typer.Option(min=1, help="Trading days per ticker.")] = 750,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Port of the local broker on 127.0.0.1 [default: the running or last one, else 9092].",
+        ),
+    ] = None,
     client: ClientOpt = None,
+    state_dir: StateDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """The whole pipeline on this machine: sample -> local broker -> produce -> sink -> crawl -> SQL."""
     from pipeline.demo import run_demo
 
-    settings = _settings(config, client=client)
-    if not run_demo(settings, tickers=tickers, days=days):
+    settings = _settings(config, client=client, state_dir=state_dir)
+    if not run_demo(settings, tickers=tickers, days=days, port=port):
         raise typer.Exit(1)
 
 
@@ -488,19 +1084,44 @@ def demo(
 def dashboard(
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")] = 8050,
     topic: Annotated[
-        str | None, typer.Option(help="Topic whose live state to show [default: the latest replay].")
+        str | None,
+        typer.Option(metavar="NAME", help="Topic whose stream to show [default: the latest replay's]."),
     ] = None,
-    engine: Annotated[str | None, typer.Option(help="duckdb | athena.")] = None,
+    group: GroupOpt = None,
+    bootstrap: BootstrapOpt = None,
+    client: ClientOpt = None,
+    engine: EngineOpt = None,
     lake: LakeOpt = None,
     table: TableOpt = None,
+    catalog: CatalogOpt = None,
+    database: DatabaseOpt = None,
+    state_dir: StateDirOpt = None,
+    region: RegionOpt = None,
+    aws_endpoint_url: EndpointOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Serve the market dashboard on 127.0.0.1: candles, top movers, the replay's live state."""
+    """Serve the market dashboard on 127.0.0.1: candles, top movers, the stream's offsets and lag."""
     from pipeline.dashboard import make_server
 
-    settings = _settings(config, engine=engine, lake=lake, table=table)
+    settings = _settings(
+        config,
+        bootstrap=bootstrap,
+        client=client,
+        group_id=group,
+        engine=engine,
+        lake=lake,
+        table=table,
+        catalog=catalog,
+        database=database,
+        state_dir=state_dir,
+        region=region,
+        aws_endpoint_url=aws_endpoint_url,
+    )
     with make_server(settings, port, topic) as server:
-        typer.echo(f"dashboard on {server.url} ({settings.engine}, table {settings.table}); Ctrl-C stops it")
+        typer.echo(
+            f"dashboard on {server.url} ({settings.engine}, database {settings.database}, table "
+            f"{settings.table}); Ctrl-C stops it"
+        )
         try:
             server.serve_forever()
         except KeyboardInterrupt:
@@ -509,38 +1130,111 @@ def dashboard(
 
 @app.command()
 def report(
-    out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("report.html"),
+    out: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="The HTML file to write [default: <state_dir>/report.html]."),
+    ] = None,
     symbol: Annotated[
         list[str] | None, typer.Option(help="Chart this symbol (repeat) [default: the top movers].")
     ] = None,
-    start: Annotated[str | None, typer.Option(help="First date (YYYY-MM-DD).")] = None,
-    end: Annotated[str | None, typer.Option(help="Last date (YYYY-MM-DD).")] = None,
+    start: Annotated[str | None, typer.Option(metavar="DATE", help="First date (YYYY-MM-DD).")] = None,
+    end: Annotated[str | None, typer.Option(metavar="DATE", help="Last date (YYYY-MM-DD).")] = None,
     top: Annotated[int, typer.Option(min=1, max=100, help="Top movers to list.")] = 10,
-    engine: Annotated[str | None, typer.Option(help="duckdb | athena.")] = None,
+    engine: EngineOpt = None,
     lake: LakeOpt = None,
     table: TableOpt = None,
+    catalog: CatalogOpt = None,
+    database: DatabaseOpt = None,
+    state_dir: StateDirOpt = None,
+    region: RegionOpt = None,
+    aws_endpoint_url: EndpointOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Write the dashboard's charts as one self-contained HTML file (JavaScript and data inlined)."""
     from pipeline.dashboard import write_report
 
-    settings = _settings(config, engine=engine, lake=lake, table=table)
-    typer.echo(write_report(settings, out, symbols=symbol, start=start, end=end, top=top).summary())
+    settings = _settings(
+        config,
+        engine=engine,
+        lake=lake,
+        table=table,
+        catalog=catalog,
+        database=database,
+        state_dir=state_dir,
+        region=region,
+        aws_endpoint_url=aws_endpoint_url,
+    )
+    out = out or Path(settings.state_dir) / "report.html"
+    _echo_lines(write_report(settings, out, symbols=symbol, start=start, end=end, top=top).summary())
+
+
+def _leaf_command(argv: list[str]) -> Command | None:
+    """The command `argv` names (None when it names none)."""
+    command: Any = typer.main.get_command(app)
+    for arg in argv:
+        if not hasattr(command, "commands"):
+            break
+        if arg.startswith("-"):
+            continue
+        sub = command.commands.get(arg)
+        if sub is None:
+            return None
+        command = sub
+    return None if hasattr(command, "commands") else command
+
+
+_OPTION = re.compile(r"(?<![\w-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
+
+
+def fit_hint(text: str, command: Command | None) -> str:
+    """Name only options the running command has: `--region` on a command without it becomes
+    "the region setting" (every setting can also come from the environment or the config file)."""
+    if command is None:
+        return text
+    from dataclasses import fields
+
+    accepted = {opt for param in command.params for opt in getattr(param, "opts", [])}
+    accepted |= {opt for param in command.params for opt in getattr(param, "secondary_opts", [])}
+    settings = {f.name for f in fields(Settings)}
+
+    def replace(match: re.Match[str]) -> str:
+        option = match.group(0)
+        name = match.group(1).replace("-", "_")
+        if option in accepted or name not in settings:
+            return option
+        return f"the {name} setting"
+
+    fixed = _OPTION.sub(replace, text)
+    return re.sub(r"(the \w+ setting)( or \1)+", r"\1", fixed)
 
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    argv = sys.argv[1:]
     try:
-        app()
+        code = app(args=argv, prog_name="stockpipe", standalone_mode=False)
     except PipelineError as exc:
-        print(f"stockpipe: error: {exc.one_line()}", file=sys.stderr)
+        print(f"stockpipe: error: {fit_hint(exc.one_line(), _leaf_command(argv))}", file=sys.stderr)
         _exit(2)
-    except KeyboardInterrupt:
+    except click_errors.NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help())
+        _exit(0)
+    except click_errors.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "stockpipe"
+        message = " ".join(exc.format_message().split()).rstrip(".")
+        print(f"stockpipe: error: {message}; see `{where} --help`", file=sys.stderr)
+        _exit(2)
+    except click_errors.ClickException as exc:
+        print(f"stockpipe: error: {' '.join(exc.format_message().split())}", file=sys.stderr)
+        _exit(exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
         print("stockpipe: aborted", file=sys.stderr)
         _exit(130)
-    except SystemExit as exc:  # typer ends every command this way
+    except SystemExit as exc:
         _exit(exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1))
-    _exit(0)
+    if code == 130:
+        print("stockpipe: aborted", file=sys.stderr)
+    _exit(code if isinstance(code, int) else 0)
 
 
 def _exit(code: int) -> None:

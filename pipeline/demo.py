@@ -3,10 +3,13 @@
 sample -> local broker -> produce -> sink -> crawl -> named SQL queries, then the reconciliation
 `rows read = rows produced = rows in the lake = rows counted by SQL`. Each run uses its own topic,
 consumer group and lake directory, so reruns (and a broker that is already running) count exactly.
+It ends with the commands that query and chart what it made (its catalog database is `demo`,
+its lake `<state_dir>/demo/lake`), printed so they work as pasted from the same directory.
 """
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import time
 from dataclasses import replace
@@ -28,8 +31,11 @@ from pipeline.sources.sample import generate
 SINK_IDLE_LIMIT_S = 60.0
 
 
-def run_demo(settings: Settings, tickers: int = 40, days: int = 750) -> bool:
+def run_demo(settings: Settings, tickers: int = 40, days: int = 750, port: int | None = None) -> bool:
+    """Run every stage; `port`: the local broker's (default: the running or last one here, else
+    the bootstrap setting's port)."""
     console = Console()
+    width = console.width
     state = Path(settings.state_dir)
     run_id = time.strftime("%Y%m%d-%H%M%S")
     demo_dir = state / "demo"
@@ -53,10 +59,12 @@ def run_demo(settings: Settings, tickers: int = 40, days: int = 750) -> bool:
     )
 
     console.rule("2. local broker")
-    broker = LocalBroker(state, port=int(settings.bootstrap.rsplit(":", 1)[1]))
-    started = broker.up()
+    remembered = LocalBroker(state).remembered_address()
+    default_port = int((remembered or settings.bootstrap).rsplit(":", 1)[1])
+    broker = LocalBroker(state, port=port or default_port)
+    started = broker.up(exact=port is not None)
     settings = replace(settings, bootstrap=broker.address)
-    console.print(f"tansu on {broker.address} ({'started' if started else 'already running'})")
+    console.print(f"{broker.kind} on {broker.address} ({'started' if started else 'already running'})")
 
     try:
         console.rule("3. produce")
@@ -85,7 +93,7 @@ def run_demo(settings: Settings, tickers: int = 40, days: int = 750) -> bool:
         for query in list_queries():
             console.print(f"[bold]{query.name}[/bold]: {query.description}")
             result = engine.run_named(query.name, table=settings.table, limit=5)
-            console.print(render(result, "table"), end="")
+            console.print(render(result, "table", width=width), end="")
         counted = engine.execute(f"SELECT count(*) FROM {settings.table}").rows[0][0]
 
     console.rule("reconciliation")
@@ -98,4 +106,21 @@ def run_demo(settings: Settings, tickers: int = 40, days: int = 750) -> bool:
     )
     ok = read == delivered == in_lake == counted == manifest.rows
     console.print(("[green]OK[/green] " if ok else "[red]MISMATCH[/red] ") + line)
+    console.rule("next")
+    console.print("Query and chart what the demo made (from this directory):")
+    for command in next_commands(settings, state):
+        console.print("  " + command, highlight=False, markup=False, soft_wrap=True)
     return ok
+
+
+def next_commands(settings: Settings, state: Path) -> list[str]:
+    """Commands that query and chart the demo's lake through its catalog, as a user types them."""
+    where = "" if str(state) == ".stockpipe" else f" --state-dir {shlex.quote(str(state))}"
+    db = f" --database {settings.database}{where}"
+    return [
+        f"stockpipe query{db} --named top_movers --limit 5",
+        f'stockpipe query{db} "SELECT symbol, count(*) AS days, max(close) AS high FROM '
+        f'{settings.table} GROUP BY symbol ORDER BY high DESC LIMIT 5"',
+        f"stockpipe report{db} --out {shlex.quote(str(state / 'demo' / 'report.html'))}",
+        f"stockpipe dashboard{db}",
+    ]

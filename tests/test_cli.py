@@ -59,8 +59,8 @@ def test_sample_produce_sink_crawl_query_through_the_cli(
 
     res = stockpipe("query", "--named", "latest_price", "--format", "json", env=env)
     assert res.returncode == 0, res.stderr
-    latest = json.loads(res.stdout)
-    assert len(latest) == 8
+    latest = [json.loads(line) for line in res.stdout.splitlines()]  # JSON Lines: one object per row
+    assert len(latest) == 8 and {"symbol", "date", "close"} <= set(latest[0])
 
     res = stockpipe("query", "--list", env=env)
     assert {"latest_price", "daily_summary", "vwap", "top_movers"} <= {

@@ -34,11 +34,22 @@ def bars() -> list[dict[str, Any]]:
     return [b for b in make_bars(START, END) if not (b["symbol"] == "CCC" and b["date"].month == 3)]
 
 
+TODAY = date.today()
+
+
+def canary_bar() -> dict[str, Any]:
+    """What `stockpipe canary` leaves in the lake: a ZZCANARY bar dated today."""
+    return {
+        "symbol": "ZZCANARY", "date": TODAY, "open": 100.0, "high": 101.0, "low": 99.0, "close": 100.5,
+        "volume": 1, "source_file": "canary", "source_line": 0,
+    }  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory, bars: list[dict[str, Any]]) -> Settings:
     root = tmp_path_factory.mktemp("dash")
     s = Settings(lake=str(root / "lake"), state_dir=str(root / "state"))
-    write_lake(LocalLake(s.lake), bars)
+    write_lake(LocalLake(s.lake), [*bars, canary_bar()])
     crawl(s)
     return s
 
@@ -64,7 +75,7 @@ def test_server_listens_on_loopback_only(server: DashboardServer) -> None:
     assert server.url.startswith("http://127.0.0.1:")
 
 
-def test_meta_lists_the_symbols_and_dates_in_the_lake(
+def test_meta_lists_the_symbols_and_dates_in_the_lake_without_the_canary(
     server: DashboardServer, bars: list[dict[str, Any]]
 ) -> None:
     status, meta = get(server.url + "api/meta")
@@ -124,6 +135,8 @@ def test_bad_requests_get_a_message_not_a_crash(server: DashboardServer) -> None
     assert status == 400 and "limit" in body["error"]
     status, body = get(server.url + "nope")
     assert status == 404
+    status, body = get(server.url + "api/candles?symbol=NOPE")
+    assert status == 404 and "no rows for symbol 'NOPE'" in body["error"]
     assert get(server.url + "api/meta")[0] == 200  # still serving
 
 
@@ -145,15 +158,52 @@ def test_page_and_plotly_are_served_locally(server: DashboardServer) -> None:
     assert status == 200 and js == plotly_js_path().read_bytes()
 
 
-def test_live_state_reports_lag_from_the_status_files(server: DashboardServer, settings: Settings) -> None:
-    StatusWriter(settings.state_dir, "producer", "live-1").update(delivered=900, sent=950)
-    StatusWriter(settings.state_dir, "sink", "live-1").update(
-        consumed=400, rows_written=350, objects_written=2, last_object="prices/year=2023/month=01/a.parquet"
-    )
-    status, live = get(server.url + "api/live?topic=live-1")
+def test_movers_leave_the_canary_out(server: DashboardServer) -> None:
+    _, movers = get(server.url + f"api/movers?start=2023-01-02&end={TODAY}&limit=100")
+    assert "ZZCANARY" not in {m["symbol"] for m in movers} and len(movers) == 4
+
+
+@pytest.mark.integration
+def test_live_lag_comes_from_kafka_offsets_not_the_status_files(
+    settings: Settings, broker: str, topic: str, group_id: str
+) -> None:
+    from dataclasses import replace
+
+    from confluent_kafka import Consumer, Producer
+    from confluent_kafka import TopicPartition as Tp
+
+    producer = Producer({"bootstrap.servers": broker, "acks": "all"})
+    for i in range(30):
+        producer.produce(topic, b"{}", b"k", partition=i % 3)
+    assert producer.flush(30) == 0
+    consumer = Consumer({"bootstrap.servers": broker, "group.id": group_id, "enable.auto.commit": False})
+    consumer.commit(offsets=[Tp(topic, 0, 10), Tp(topic, 1, 4)], asynchronous=False)
+    consumer.close()
+    # Status files of an unrelated earlier run: the old file-based lag would say 24,434.
+    StatusWriter(settings.state_dir, "producer", topic).update(delivered=24_435, sent=24_435)
+    StatusWriter(settings.state_dir, "sink", topic).update(consumed=1, rows_written=1, objects_written=1)
+    live_settings = replace(settings, bootstrap=broker, group_id=group_id)
+    with make_server(live_settings, port=0).start() as srv:
+        status, live = get(srv.url + f"api/live?topic={topic}")
     assert status == 200
-    assert (live["topic"], live["sink_lag"], live["running"]) == ("live-1", 500, True)
-    assert live["last_object"] == "prices/year=2023/month=01/a.parquet"
+    assert (live["topic"], live["group"], live["sink_lag"]) == (topic, group_id, (10 - 10) + (10 - 4) + 10)
+    kafka = live["kafka"]
+    assert (kafka["end"], kafka["committed"], kafka["error"]) == (30, 14, None)
+    assert [p["committed"] for p in kafka["partitions"]] == [10, 4, None]
+
+
+def test_live_says_why_when_kafka_cannot_be_reached(settings: Settings) -> None:
+    from dataclasses import replace
+
+    from fixtures_kafka import free_port
+
+    with make_server(replace(settings, bootstrap=f"127.0.0.1:{free_port()}"), port=0).start() as srv:
+        status, live = get(srv.url + "api/live")
+    assert status == 200 and live["sink_lag"] is None
+    assert (
+        "cannot reach Kafka" in live["kafka"]["error"]
+        and "stockpipe local up --port" in live["kafka"]["error"]
+    )
 
 
 def test_cli_command_serves_the_dashboard_until_interrupted(settings: Settings) -> None:

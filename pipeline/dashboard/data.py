@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import date
 from typing import Any
 
+from pipeline.canary.record import CANARY_SYMBOL
 from pipeline.errors import PipelineError
 from pipeline.query import Engine, QueryResult
 
@@ -64,14 +65,24 @@ def _range(start: date | None, end: date | None) -> str:
     return out
 
 
+#: The canary (`stockpipe canary`) is a bar dated today of a symbol no market has: left out of what
+#: people pick from and of the date range, so it neither shows as a ticker nor stretches the axis.
+_NOT_CANARY = f"symbol <> {_literal(CANARY_SYMBOL)}"
+
+
 def symbols(engine: Engine, table: str) -> list[str]:
-    result = engine.execute(f"SELECT DISTINCT symbol FROM {table} ORDER BY symbol")
+    result = engine.execute(f"SELECT DISTINCT symbol FROM {table} WHERE {_NOT_CANARY} ORDER BY symbol")
     return [str(row[0]) for row in result.rows]
 
 
+def has_symbol(engine: Engine, table: str, symbol: str) -> bool:
+    sql = f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE symbol = {_literal(symbol)} LIMIT 1) AS t"
+    return bool(engine.execute(sql).rows[0][0])
+
+
 def date_bounds(engine: Engine, table: str) -> tuple[str | None, str | None]:
-    """First and last trading date in the table (None, None when it is empty)."""
-    row = engine.execute(f'SELECT min("date"), max("date") FROM {table}').rows[0]
+    """First and last trading date in the table, the canary left out (None, None when it is empty)."""
+    row = engine.execute(f'SELECT min("date"), max("date") FROM {table} WHERE {_NOT_CANARY}').rows[0]
     return (_iso(row[0]) if row[0] is not None else None, _iso(row[1]) if row[1] is not None else None)
 
 
@@ -105,5 +116,6 @@ def top_movers(
     engine: Engine, table: str, start: date | None = None, end: date | None = None, limit: int = 10
 ) -> list[dict[str, Any]]:
     """The shipped `top_movers` named query: symbols by % change from first to last close in the range."""
-    result = engine.run_named("top_movers", table=table, start=start, end=end, limit=limit)
-    return [{k: _iso(v) if isinstance(v, date) else v for k, v in row.items()} for row in _rows(result)]
+    result = engine.run_named("top_movers", table=table, start=start, end=end, limit=limit + 1)
+    rows = [r for r in _rows(result) if r.get("symbol") != CANARY_SYMBOL][:limit]
+    return [{k: _iso(v) if isinstance(v, date) else v for k, v in row.items()} for row in rows]

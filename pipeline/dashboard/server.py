@@ -4,9 +4,13 @@ Routes:
 - `GET /`                                      the page (server mode)
 - `GET /static/plotly.min.js`                  Plotly from the installed `plotly` package
 - `GET /api/meta`                              symbols, first/last date, engine, table
-- `GET /api/candles?symbol=S&start=&end=`      daily OHLCV of one symbol
+- `GET /api/candles?symbol=S&start=&end=`      daily OHLCV of one symbol (404 for a symbol not in the table)
 - `GET /api/movers?start=&end=&limit=`         the `top_movers` named query
-- `GET /api/live[?topic=T]`                    the replay's live state from the status files
+- `GET /api/live[?topic=T]`                    the stream: Kafka's end offsets, the sink group's committed
+                                               offsets and lag (as `stockpipe status`), plus what the
+                                               producer's and sink's status files report (rates, last object)
+
+The canary symbol (ZZCANARY) is left out of the symbol list, the date range and the movers.
 
 Each API request opens the engine (`open_engine(settings)`) and closes it, so a `stockpipe crawl`
 after new data shows up at the next request, and no connection is shared between threads.
@@ -31,9 +35,17 @@ from pipeline.status import live_state
 
 log = logging.getLogger(__name__)
 
+
+class NotFound(PipelineError):
+    """Answered with 404."""
+
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8050
 MAX_MOVERS = 100
+#: Kafka requests of the stream panel: short, so a broker that is down does not hold up the page.
+LIVE_TIMEOUT_S = 2.0
+#: The stream panel asks every 2 s; Kafka's numbers are reused for this long.
+LIVE_CACHE_S = 1.5
 
 
 class Dashboard:
@@ -45,6 +57,8 @@ class Dashboard:
         self.settings = settings
         self.topic = topic
         self._open = engine_factory or (lambda: open_engine(settings))
+        self._kafka_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._kafka_lock = threading.Lock()
 
     def meta(self) -> dict[str, Any]:
         with self._open() as engine:
@@ -64,6 +78,10 @@ class Dashboard:
             raise PipelineError("no symbol given", "add ?symbol=SYMBOL")
         start_d, end_d = data.parse_date("start", start), data.parse_date("end", end)
         with self._open() as engine:
+            if not data.has_symbol(engine, self.settings.table, symbol):
+                raise NotFound(
+                    f"no rows for symbol {symbol!r} in table {self.settings.table}", "pick one from /api/meta"
+                )
             return data.candles(engine, self.settings.table, symbol, start_d, end_d).to_json()
 
     def movers(self, start: str | None, end: str | None, limit: str | None) -> list[dict[str, Any]]:
@@ -76,7 +94,28 @@ class Dashboard:
             return data.top_movers(engine, self.settings.table, start_d, end_d, n)
 
     def live(self, topic: str | None) -> dict[str, Any]:
-        return live_state(self.settings.state_dir, topic or self.topic).to_json()
+        """The status files' view (rates, rows written, last object) and Kafka's (offsets, lag)."""
+        state = live_state(self.settings.state_dir, topic or self.topic).to_json()
+        state["topic"] = state["topic"] or self.settings.topic
+        kafka = self._kafka(state["topic"])
+        state["kafka"] = kafka
+        state["sink_lag"] = kafka.get("lag")
+        state["group"] = self.settings.group_id
+        return state
+
+    def _kafka(self, topic: str) -> dict[str, Any]:
+        import time
+        from dataclasses import replace
+
+        from pipeline.ops.status import kafka_status
+
+        with self._kafka_lock:
+            cached = self._kafka_cache.get(topic)
+            if cached is not None and time.monotonic() - cached[0] < LIVE_CACHE_S:
+                return cached[1]
+            numbers = kafka_status(replace(self.settings, topic=topic), LIVE_TIMEOUT_S).to_json()
+            self._kafka_cache[topic] = (time.monotonic(), numbers)
+            return numbers
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -129,6 +168,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(HTTPStatus.OK, app.live(query.get("topic")))
             else:
                 self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page: {url.path}"})
+        except NotFound as exc:
+            self._json(HTTPStatus.NOT_FOUND, {"error": exc.one_line()})
         except PipelineError as exc:
             self._json(HTTPStatus.BAD_REQUEST, {"error": exc.one_line()})
         except (BrokenPipeError, ConnectionResetError):

@@ -201,7 +201,6 @@ class KafkaPythonAdmin(AdminClient):
         self.last_error = None
         self._timeout_ms = max(int(timeout_s * 1000), 1000)
         self._producer: KafkaProducer | None = None
-        self._admin: Any = None
         # kafka-python logs every failed connection attempt at ERROR; the callers' own one-line errors
         # say what failed, so its logs are quiet until close() (as librdkafka's are).
         self._log_level = _KAFKA_PYTHON_LOG.level
@@ -288,20 +287,6 @@ class KafkaPythonAdmin(AdminClient):
                 return ReadBack(record.offset, record.key, record.value)
         return None
 
-    def _admin_client(self) -> Any:
-        from kafka.admin import KafkaAdminClient
-
-        if self._admin is None:
-            try:
-                self._admin = KafkaAdminClient(
-                    bootstrap_servers=_servers(self.bootstrap),
-                    api_version_auto_timeout_ms=self._timeout_ms,
-                    request_timeout_ms=self._timeout_ms,
-                )
-            except NoBrokersAvailable as exc:
-                raise Unreachable(f"{type(exc).__name__}: no broker answered") from None
-        return self._admin
-
     def brokers(self, timeout_s: float) -> list[BrokerInfo]:
         try:
             self._consumer.topics()  # a fresh metadata request
@@ -311,25 +296,22 @@ class KafkaPythonAdmin(AdminClient):
         return sorted(BrokerInfo(b.nodeId, b.host, b.port) for b in cluster.brokers())
 
     def describe(self, timeout_s: float, topic: str | None = None) -> dict[str, list[PartitionInfo]]:
+        # From the consumer's metadata (a Metadata request, no admin API): kafka-python's admin client
+        # fails on brokers that report ACL operations it does not know (tansu).
         try:
-            names = sorted(self._consumer.topics()) if topic is None else [topic]
-            if topic is not None and topic not in self._consumer.topics():
-                return {}
-            described = self._admin_client().describe_topics(names) if names else []
+            names = self._consumer.topics()  # a fresh metadata request for every topic
         except KafkaError as exc:
             raise Unreachable(f"{type(exc).__name__}: {exc}") from None
+        partitions = self._consumer._client.cluster._partitions  # topic -> partition -> PartitionMetadata
         out: dict[str, list[PartitionInfo]] = {}
-        for t in described:
-            if t.get("is_internal") or t["topic"].startswith("__") or t.get("error_code"):
+        for name in sorted(names):
+            if (topic is not None and name != topic) or name.startswith("__"):
                 continue
-            out[t["topic"]] = sorted(
-                (
-                    PartitionInfo(p["partition"], p["leader"], tuple(p["replicas"]), tuple(p["isr"]))
-                    for p in t["partitions"]
-                ),
-                key=lambda p: p.partition,
-            )
-        return dict(sorted(out.items()))
+            out[name] = [
+                PartitionInfo(p.partition, p.leader, tuple(p.replicas), tuple(p.isr))
+                for _, p in sorted(partitions.get(name, {}).items())
+            ]
+        return out
 
     def _tps(self, topic: str) -> list[KpTopicPartition]:
         try:
@@ -353,15 +335,22 @@ class KafkaPythonAdmin(AdminClient):
         tps = self._tps(topic)
         if not tps:
             return {}
+        try:  # a member of `group` that never subscribes: it reads the group's offsets, never joins
+            reader = KafkaConsumer(
+                bootstrap_servers=_servers(self.bootstrap),
+                group_id=group,
+                enable_auto_commit=False,
+                api_version_auto_timeout_ms=self._timeout_ms,
+                request_timeout_ms=self._timeout_ms,
+            )
+        except NoBrokersAvailable:
+            raise Unreachable("NoBrokersAvailable: no broker answered") from None
         try:
-            got = self._admin_client().list_consumer_group_offsets(group, partitions=tps)
+            return {tp.partition: reader.committed(tp) for tp in tps}
         except KafkaError as exc:
             raise Unreachable(f"{type(exc).__name__}: {exc}") from None
-        out: dict[int, int | None] = {}
-        for tp in tps:
-            meta = got.get(tp)
-            out[tp.partition] = meta.offset if meta is not None and meta.offset >= 0 else None
-        return out
+        finally:
+            reader.close(autocommit=False)
 
     def read_range(
         self, topic: str, partition: int, start: int, count: int, timeout_s: float
@@ -393,8 +382,6 @@ class KafkaPythonAdmin(AdminClient):
 
     def close(self) -> None:
         try:
-            if self._admin is not None:
-                self._admin.close()
             if self._producer is not None:
                 self._producer.close(timeout=1)
             self._consumer.close(autocommit=False)

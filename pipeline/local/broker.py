@@ -9,7 +9,9 @@ Two kinds, one interface:
   assembled from Maven Central on first use (needs Java 17+ and Maven; pipeline/local/kafka_dist.py).
   Its data lives under `<state_dir>/broker/kafka/` and survives `down` and `up`.
 
-The pid file and logs live under `<state_dir>/broker/`.
+The pid file and logs live under `<state_dir>/broker/`. The address of the last broker started is kept
+there too (`address`, also after `down`): every command whose bootstrap is not set (option,
+STOCKPIPE_BOOTSTRAP or the config file) uses it, so `local up --port N` needs no `--bootstrap` after it.
 """
 
 from __future__ import annotations
@@ -107,6 +109,21 @@ class LocalBroker:
             else self.dir / "kafka" / "node-1" / "logs" / "server.log"
         )
 
+    @property
+    def address_file(self) -> Path:
+        return self.dir / "address"
+
+    def remembered_address(self) -> str | None:
+        """The running broker's address, else the last one started here, else None."""
+        if self._pid() is not None:
+            return self.address
+        try:
+            text = self.address_file.read_text().strip()
+        except OSError:
+            return None
+        host, _, port = text.rpartition(":")
+        return text if host and port.isdigit() else None
+
     def _pid(self) -> int | None:
         try:
             text = self.pid_file.read_text().split()
@@ -133,19 +150,32 @@ class LocalBroker:
         timeout_s: float = 15.0,
         kind: str = "tansu",
         kafka_version: str = DEFAULT_KAFKA_VERSION,
+        exact: bool = False,
     ) -> bool:
-        """Start the broker unless ours is already running; return True when it was started."""
+        """Start the broker unless ours is already running; return True when it was started.
+
+        With `exact`, a broker already running on another port or of another kind is an error (the
+        user asked for this port and kind) instead of being used."""
         if kind not in KINDS:
             raise ValueError(f"kind {kind!r} is not one of {KINDS}")
-        if self._pid() is not None:
+        wanted = self.port
+        pid = self._pid()
+        if pid is not None:
+            if exact and (self.port != wanted or self.kind != kind):
+                raise PipelineError(
+                    f"a local broker ({self.kind}, pid {pid}) already runs on {self.address}, "
+                    f"not the {kind} on port {wanted} asked for",
+                    "stop it first with `stockpipe local down`, or use it: commands default to its address",
+                )
             return False
         check_state_dir(self.dir.parent)
         if not port_free(self.host, self.port):
             raise PipelineError(
                 f"port {self.port} on {self.host} is already in use by another program",
-                f"stop it, or run `stockpipe local up --port N` and pass --bootstrap {self.host}:N",
+                "stop it, or choose another port with --port N (later commands then default to it)",
             )
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.address_file.write_text(self.address + "\n")
         self.kind = kind
         if kind == "kafka":
             self._up_kafka(kafka_version)
