@@ -131,18 +131,22 @@ up() {
 
 down() {
   [ -d "$RUN_DIR" ] || return 0
+  # Stop every host at once (each shuts its services down in parallel), then wait with one deadline.
+  local dir pid name deadline=$((SECONDS + 30))
+  for dir in "$RUN_DIR"/sp-h*; do
+    [ -f "$dir/pid" ] || continue
+    pid="$(cat "$dir/pid")"
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for dir in "$RUN_DIR"/sp-h*; do
+    [ -f "$dir/pid" ] || continue
+    pid="$(cat "$dir/pid")"
+    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
   for dir in "$RUN_DIR"/sp-h*; do
     [ -d "$dir" ] || continue
-    local name; name="$(basename "$dir")"
-    if [ -f "$dir/pid" ]; then
-      local pid; pid="$(cat "$dir/pid")"
-      if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        local deadline=$((SECONDS + 30))
-        while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
-        kill -KILL "$pid" 2>/dev/null || true
-      fi
-    fi
+    name="$(basename "$dir")"
     umount "$dir/root" 2>/dev/null || umount -l "$dir/root" 2>/dev/null || true
     ip link del "ve-$name" 2>/dev/null || true
     ip netns del "$name" 2>/dev/null || true

@@ -17,6 +17,11 @@
 # host because moto's Athena runs no queries. The hosts have no route to the internet: the Kafka tarball
 # and the pipeline's wheels come from this machine.
 #
+# The Kafka tarball (Apache's layout, installed through kafka_tarball_url + its SHA-512): --kafka-tarball
+# PATH when given; else Apache's archive (downloaded once into .cache/lab, SHA-512 checked); else, when
+# the archive cannot be reached, the same version assembled from its Maven Central artifacts
+# (pipeline/local/kafka_dist.py, cached in .cache/kafka-dist). `lab.sh up` says which one it used.
+#
 # Needs Linux and root (network namespaces, a bridge, systemd-nspawn); installs debootstrap and
 # systemd-container with apt when they are missing.
 set -euo pipefail
@@ -78,24 +83,36 @@ kafka_tarball() {
   if [ -n "$KAFKA_TARBALL" ]; then
     [ -f "$KAFKA_TARBALL" ] || die "--kafka-tarball $KAFKA_TARBALL: no such file"
     KAFKA_TARBALL="$(cd "$(dirname "$KAFKA_TARBALL")" && pwd)/$(basename "$KAFKA_TARBALL")"
+    say "Kafka: $KAFKA_TARBALL (--kafka-tarball)"
     return 0
   fi
   local name="kafka_$KAFKA_SCALA-$KAFKA_VERSION.tgz"
   local url="https://archive.apache.org/dist/kafka/$KAFKA_VERSION/$name"
   KAFKA_TARBALL="$CACHE/$name"
-  [ -f "$KAFKA_TARBALL" ] && return 0
+  if [ -f "$KAFKA_TARBALL" ]; then
+    say "Kafka: $KAFKA_TARBALL (Apache archive, downloaded earlier)"
+    return 0
+  fi
   mkdir -p "$CACHE"
   say "downloading $url"
-  if ! curl -fsSL --retry 2 -o "$KAFKA_TARBALL.tmp" "$url" || ! curl -fsSL -o "$KAFKA_TARBALL.sha512" "$url.sha512"; then
-    rm -f "$KAFKA_TARBALL.tmp" "$KAFKA_TARBALL.sha512"
-    die "cannot download $url (no internet here?); fix: fetch it elsewhere and pass --kafka-tarball PATH"
+  if curl -fsSL --retry 2 --connect-timeout 10 -o "$KAFKA_TARBALL.tmp" "$url" \
+      && curl -fsSL --connect-timeout 10 -o "$KAFKA_TARBALL.sha512" "$url.sha512"; then
+    # The Apache .sha512 file is "name: HEX HEX ..." (spaces and line breaks inside the digest).
+    local want got
+    want="$(tr -d ' \n\r' <"$KAFKA_TARBALL.sha512" | sed 's/.*://' | tr 'A-F' 'a-f')"
+    got="$(sha512sum "$KAFKA_TARBALL.tmp" | cut -d' ' -f1)"
+    [ "$want" = "$got" ] || { rm -f "$KAFKA_TARBALL.tmp"; die "$name: SHA-512 mismatch (download damaged?); fix: retry"; }
+    mv "$KAFKA_TARBALL.tmp" "$KAFKA_TARBALL"
+    say "Kafka: $KAFKA_TARBALL (Apache archive)"
+    return 0
   fi
-  # The Apache .sha512 file is "name: HEX HEX ..." (spaces and line breaks inside the digest).
-  local want got
-  want="$(tr -d ' \n\r' <"$KAFKA_TARBALL.sha512" | sed 's/.*://' | tr 'A-F' 'a-f')"
-  got="$(sha512sum "$KAFKA_TARBALL.tmp" | cut -d' ' -f1)"
-  [ "$want" = "$got" ] || { rm -f "$KAFKA_TARBALL.tmp"; die "$name: SHA-512 mismatch (download damaged?); fix: retry"; }
-  mv "$KAFKA_TARBALL.tmp" "$KAFKA_TARBALL"
+  rm -f "$KAFKA_TARBALL.tmp" "$KAFKA_TARBALL.sha512"
+  say "the Apache archive cannot be reached; assembling Kafka $KAFKA_VERSION from Maven Central instead"
+  local dist="$REPO/.cache/kafka-dist"
+  (cd "$REPO" && "$REPO/.venv/bin/python" -m pipeline.local.kafka_dist --out "$dist" "$KAFKA_VERSION") >&2 \
+    || die "cannot download $url nor build Kafka $KAFKA_VERSION from Maven Central (see above); fix: fetch the tarball elsewhere and pass --kafka-tarball PATH"
+  KAFKA_TARBALL="$dist/$name"
+  say "Kafka: $KAFKA_TARBALL (assembled from Maven Central by pipeline/local/kafka_dist.py)"
 }
 
 write_inventory() {
@@ -129,7 +146,8 @@ write_inventory() {
       if [ $i -eq $total ]; then
         pipeline+="        $name:\n          ansible_host: $ip\n"
       else
-        brokers+="        $name:\n          ansible_host: $ip\n          kafka_internal_address: $ip\n          kafka_advertised_host: $public\n"
+        brokers+="        $name:\n          ansible_host: $ip\n          kafka_node_id: $i\n"
+        brokers+="          kafka_internal_address: $ip\n          kafka_advertised_host: $public\n"
       fi
     done <"$RUN_DIR/hosts.txt"
     echo "    kafka:"

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Role tests: ansible-lint (production profile), two molecule scenarios (kraft, zookeeper) on
-# systemd-nspawn hosts, each with converge, idempotence, verify and a drift/heap-change test, and the
-# whole site.yml on the local lab (scripts/lab.sh: 3 brokers + 1 pipeline host, moto as AWS).
+# Role tests on real Apache Kafka (assembled from Maven Central by pipeline/local/kafka_dist.py):
+# ansible-lint (production profile), two molecule scenarios (kraft, zookeeper) on systemd-nspawn hosts,
+# each with converge, idempotence, verify and the checkers below (drift, broker identity, restart gate,
+# rolling restarts under load), and the whole site.yml on the local lab (scripts/lab.sh: 3 brokers +
+# 1 pipeline host, moto as AWS).
 # Installs what it needs, cleans up in a trap, prints one line per step and finally "N passed, M failed".
 #
 #   tests/ansible/run.sh [SCENARIO...]     (default: kraft zookeeper site; must run as root)
 #
 # The drift test runs in the kraft scenario; STOCKPIPE_DRIFT_ALL=1 runs it in every scenario.
+# Checkers share tests/ansible/hostlib.py; each prints "ok"/"FAIL" per check into its log.
 # Logs: test-artifacts/ansible/. Cached rootfs: .cache/ansible-hosts/ (delete it to rebuild).
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -19,7 +22,8 @@ BRIDGE_ADDR=10.77.0.1
 S3_PORT=9000
 HTTP_PORT=8000
 passed=0; failed=0; pids=()
-rm -rf "$ARTIFACTS"; mkdir -p "$ARTIFACTS/tarballs"
+DIST="$REPO/.cache/kafka-dist"
+rm -rf "$ARTIFACTS"; mkdir -p "$ARTIFACTS"
 
 cleanup() {
   "$REPO/scripts/lab-hosts.sh" net-down >>"$ARTIFACTS/cleanup.log" 2>&1 || true
@@ -47,7 +51,7 @@ fatal_setup() { printf '%s\n%d passed, %d failed\n' "setup failed: $1" "$passed"
 
 install_packages() {
   local missing=()
-  for p in debootstrap systemd-container libzookeeper-java unzip openssh-client; do
+  for p in debootstrap systemd-container openssh-client maven openjdk-17-jdk-headless; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -67,31 +71,19 @@ start_servers() {
   "$REPO/.venv/bin/moto_server" -H "$BRIDGE_ADDR" -p "$S3_PORT" >"$ARTIFACTS/moto.log" 2>&1 &
   pids+=($!)
   mkdir -p "$RUN_DIR" && echo $! >"$RUN_DIR/moto.pid"   # scripts/lab.sh reuses it as the lab's AWS endpoint
-  "$REPO/.venv/bin/python" -m http.server --bind "$BRIDGE_ADDR" --directory "$ARTIFACTS/tarballs" "$HTTP_PORT" \
+  "$REPO/.venv/bin/python" -m http.server --bind "$BRIDGE_ADDR" --directory "$DIST" "$HTTP_PORT" \
     >"$ARTIFACTS/http.log" 2>&1 &
   pids+=($!)
-  wait_port "$BRIDGE_ADDR" "$S3_PORT" 30 && wait_port "$BRIDGE_ADDR" "$HTTP_PORT" 30 || return 1
-  AWS_ACCESS_KEY_ID=standin AWS_SECRET_ACCESS_KEY=standin "$REPO/.venv/bin/python" - <<PY
-import boto3
-s3 = boto3.client("s3", endpoint_url="http://$BRIDGE_ADDR:$S3_PORT", region_name="us-east-1")
-for bucket in ("kraft", "zookeeper", "lab-kafka"):
-    s3.create_bucket(Bucket=bucket)
-PY
+  wait_port "$BRIDGE_ADDR" "$S3_PORT" 30 && wait_port "$BRIDGE_ADDR" "$HTTP_PORT" 30
 }
 
-build_tarballs() {
-  STOCKPIPE_TARBALL_SHA512_4="$("$HERE/standin/build-tarball.sh" 4.1.0 2.13 "$ARTIFACTS/tarballs" \
-    s3://kraft/ "http://$BRIDGE_ADDR:$S3_PORT")" || return 1
-  STOCKPIPE_TARBALL_SHA512_3="$("$HERE/standin/build-tarball.sh" 3.9.1 2.13 "$ARTIFACTS/tarballs" \
-    s3://zookeeper/ "http://$BRIDGE_ADDR:$S3_PORT")" || return 1
-  STOCKPIPE_TARBALL_SHA512_4_UP="$("$HERE/standin/build-tarball.sh" 4.1.1 2.13 "$ARTIFACTS/tarballs" \
-    s3://kraft/ "http://$BRIDGE_ADDR:$S3_PORT")" || return 1
-  mkdir -p "$ARTIFACTS/tarballs/lab"
-  "$HERE/standin/build-tarball.sh" 4.1.0 2.13 "$ARTIFACTS/tarballs/lab" s3://lab-kafka/ "http://$BRIDGE_ADDR:$S3_PORT" \
-    >/dev/null || return 1
-  printf '%s\n%s\n%s\n' "$STOCKPIPE_TARBALL_SHA512_4" "$STOCKPIPE_TARBALL_SHA512_3" "$STOCKPIPE_TARBALL_SHA512_4_UP" \
-    >"$ARTIFACTS/tarballs/SHA512SUMS"
+# Apache Kafka in Apache's tarball layout, assembled from Maven Central (pipeline/local/kafka_dist.py,
+# cached in .cache/kafka-dist, rebuilt only when its inputs change): 4.1.0 (kraft), 4.1.1 (its upgrade),
+# 3.9.1 (zookeeper: brokers and the ZooKeeper servers from the same tarball).
+build_distributions() {
+  "$REPO/.venv/bin/python" -m pipeline.local.kafka_dist --out "$DIST" 4.1.0 4.1.1 3.9.1
 }
+sha512_of() { cut -d' ' -f1 "$DIST/kafka_2.13-$1.tgz.sha512"; }
 
 step "install apt packages" "$ARTIFACTS/apt.log" install_packages || fatal_setup "apt packages"
 step "python env (scripts/setup.sh local,dev,ansible)" "$ARTIFACTS/setup.log" ./scripts/setup.sh local,dev,ansible \
@@ -105,13 +97,15 @@ lint() {
 }
 step "ansible-lint --profile production (roles, test playbooks)" "$ARTIFACTS/lint.log" lint
 step "rootfs (build or reuse)" "$ARTIFACTS/rootfs.log" "$REPO/scripts/lab-hosts.sh" rootfs || fatal_setup "rootfs"
+step "Kafka 4.1.0, 4.1.1, 3.9.1 from Maven Central (build or reuse)" "$ARTIFACTS/kafka-dist.log" \
+  build_distributions || fatal_setup "Kafka distributions (log: test-artifacts/ansible/kafka-dist.log)"
 step "bridge, S3 (moto) and tarball HTTP servers" "$ARTIFACTS/servers.log" start_servers || fatal_setup "servers"
-step "stand-in tarballs (4.1.0, 4.1.1, 3.9.1)" "$ARTIFACTS/tarballs.log" build_tarballs || fatal_setup "tarballs"
-{ read -r STOCKPIPE_TARBALL_SHA512_4; read -r STOCKPIPE_TARBALL_SHA512_3; read -r STOCKPIPE_TARBALL_SHA512_4_UP; } \
-  <"$ARTIFACTS/tarballs/SHA512SUMS"
+STOCKPIPE_TARBALL_SHA512_4="$(sha512_of 4.1.0)"
+STOCKPIPE_TARBALL_SHA512_4_UP="$(sha512_of 4.1.1)"
+STOCKPIPE_TARBALL_SHA512_3="$(sha512_of 3.9.1)"
 export STOCKPIPE_TARBALL_SHA512_4 STOCKPIPE_TARBALL_SHA512_3 STOCKPIPE_TARBALL_SHA512_4_UP
 export STOCKPIPE_TARBALL_BASE="http://$BRIDGE_ADDR:$HTTP_PORT"
-export STOCKPIPE_TARBALL_DIR="$ARTIFACTS/tarballs"
+export STOCKPIPE_TARBALL_DIR="$DIST"
 
 # On a failed step: keep each host's service journals, listening sockets and the S3 server's view.
 collect_diagnostics() {
@@ -133,7 +127,7 @@ site_scenario() {
   local log="$ARTIFACTS/site" failed_before=$failed
   "$REPO/scripts/lab-hosts.sh" down >/dev/null 2>&1
   if step "[site] lab up: 3 brokers + 1 pipeline host (scripts/lab.sh)" "$log-lab.log" \
-       "$REPO/scripts/lab.sh" up --brokers 3 --kafka-tarball "$ARTIFACTS/tarballs/lab/kafka_2.13-4.1.0.tgz" \
+       "$REPO/scripts/lab.sh" up --brokers 3 --kafka-tarball "$DIST/kafka_2.13-4.1.0.tgz" \
     && step "[site] site.yml -i inventory/lab (kafka, analytics, pipeline, smoke)" "$log-converge.log" \
        python "$HERE/site_test.py" converge; then
     step "[site] verify (services, user, sample rows in the lake by SQL)" "$log-verify.log" python "$HERE/site_test.py" verify
@@ -147,6 +141,32 @@ site_scenario() {
   rm -rf "$REPO/inventory/lab"
 }
 
+# Checkers after converge + idempotence + verify, in the order they run on one set of hosts. Each leaves
+# the cluster healthy for the next; the heap/version changes they make are carried by the later ones.
+checks() {
+  local s="$1" log="$ARTIFACTS/$1"
+  if [ "$s" = kraft ] || [ -n "${STOCKPIPE_DRIFT_ALL:-}" ]; then
+    step "[$s] drift + heap change on one host" "$log-drift.log" \
+      python "$HERE/drift.py" --scenario "$s" --log "$log-drift-runs.log"
+  fi
+  # ZooKeeper mode: only the single foreign id (the swap adds nothing there but time).
+  step "[$s] broker id differs from meta.properties: one line, no change" "$log-identity.log" \
+    python "$HERE/identity.py" --scenario "$s" --cases "$([ "$s" = kraft ] && echo swap,foreign || echo foreign)" \
+    --log "$log-identity-runs.log"
+  if [ "$s" = kraft ]; then
+    # gate.py leaves its broken roll for rolling.py to resume (same heap: 640m, rolling.py's default).
+    step "[$s] restart gate: refuses, a failed broker stops the roll" "$log-gate.log" \
+      python "$HERE/gate.py" --scenario "$s" --log "$log-gate-runs.log"
+    step "[$s] rolling restarts under load: resumed heap roll, upgrade 4.1.0 -> 4.1.1" "$log-rolling.log" \
+      python "$HERE/rolling.py" --scenario "$s" --version 4.1.1 \
+      --url "$STOCKPIPE_TARBALL_BASE/kafka_2.13-4.1.1.tgz" --sha512 "$STOCKPIPE_TARBALL_SHA512_4_UP" \
+      --log "$log-rolling-runs.log"
+  else
+    step "[$s] rolling restart under load: heap" "$log-rolling.log" \
+      python "$HERE/rolling.py" --scenario "$s" --log "$log-rolling-runs.log"
+  fi
+}
+
 cd "$HERE"
 for s in "${SCENARIOS[@]}"; do
   if [ "$s" = site ]; then site_scenario; continue; fi
@@ -155,21 +175,12 @@ for s in "${SCENARIOS[@]}"; do
   "$REPO/scripts/lab-hosts.sh" down >/dev/null 2>&1
   if step "[$s] create hosts" "$log-create.log" molecule create -s "$s" \
     && { [ "$s" != kraft ] || step "[$s] preflight: bad settings fail before any change" "$log-preflight.log" \
-         python "$HERE/preflight.py" --scenario "$s" --hosts "$RUN_DIR/hosts.txt" --key "$RUN_DIR/id_ed25519" \
-         --log "$log-preflight-runs.log"; } \
+         python "$HERE/preflight.py" --scenario "$s" --log "$log-preflight-runs.log"; } \
     && step "[$s] converge" "$log-converge.log" molecule converge -s "$s" \
     && step "[$s] idempotence (second run changed=0)" "$log-idempotence.log" molecule idempotence -s "$s"; then
-    step "[$s] verify (listeners, metadata, produce/consume, user, heap)" "$log-verify.log" molecule verify -s "$s"
-    if [ "$s" = kraft ] || [ -n "${STOCKPIPE_DRIFT_ALL:-}" ]; then
-      step "[$s] drift + heap change on one host" "$log-drift.log" python "$HERE/drift.py" --scenario "$s" \
-        --hosts "$RUN_DIR/hosts.txt" --key "$RUN_DIR/id_ed25519" --log "$log-drift-runs.log"
-    fi
-    if [ "$s" = kraft ]; then
-      step "[$s] upgrade 4.1.0 -> 4.1.1 (symlink, rolling restart)" "$log-upgrade.log" python "$HERE/upgrade.py" \
-        --scenario "$s" --hosts "$RUN_DIR/hosts.txt" --key "$RUN_DIR/id_ed25519" --version 4.1.1 \
-        --url "$STOCKPIPE_TARBALL_BASE/kafka_2.13-4.1.1.tgz" --sha512 "$STOCKPIPE_TARBALL_SHA512_4_UP" \
-        --log "$log-upgrade-runs.log"
-    fi
+    step "[$s] verify (metadata, replication, quorum/ZooKeeper, JVM heap and user, logs)" "$log-verify.log" \
+      molecule verify -s "$s"
+    checks "$s"
   fi
   [ "$failed" -eq "$failed_before" ] || collect_diagnostics "$s"
   step "[$s] destroy hosts" "$log-destroy.log" molecule destroy -s "$s"

@@ -8,67 +8,42 @@
 - idempotence: a second run reports changed=0 on every host.
 - tutorial: the origin tutorial's kafka-python code (KafkaProducer with a JSON value serializer pointed at
   <public host>:9092, a KafkaConsumer on the same topic) works unchanged against the brokers.
-- restart: a configuration change restarts the services; the producer resumes from its checkpoint, so
-  the lake still holds every row exactly once.
+- restart: a configuration change (the sink's batch age in stockpipe.toml) restarts the services; the
+  producer resumes from its checkpoint, so the lake still holds every row exactly once.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
 import threading
 import time
 from json import dumps, loads
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from hostlib import HERE, REPO, Failed, read_hosts, run_ansible, ssh
+
 LAB = REPO / "inventory" / "lab"
 ARTIFACTS = REPO / "test-artifacts" / "ansible"
-RUN_DIR = Path(os.environ.get("RUN_DIR", "/run/stockpipe-hosts"))
-EXTRA_VARS = Path(__file__).resolve().parent / "site-vars.yml"
-RECAP = re.compile(
-    r"^(?P<host>[\w.-]+)\s*:\s*ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unr>\d+)\s+failed=(?P<failed>\d+)"
-)
+EXTRA_VARS = HERE / "site-vars.yml"
 STOCKPIPE = "/opt/stockpipe/venv/bin/stockpipe"
 # Run a command as the services do: the pipeline user with the services' environment file.
 AS_SERVICE = "sudo -u stockpipe env $(grep -v '^#' /etc/stockpipe/environment | xargs)"
 TUTORIAL_TOPIC = "demo_test"
 
 
-class Failed(Exception):
-    pass
-
-
-def hosts() -> list[tuple[str, str, str]]:
-    return [tuple(line.split()) for line in (RUN_DIR / "hosts.txt").read_text().splitlines()]  # type: ignore[misc]
-
-
 def pipeline_host() -> str:
-    return hosts()[-1][1]
+    return read_hosts()[-1].private
 
 
 def public_addresses() -> list[str]:
-    return [public for _name, _ip, public in hosts()[:-1]]
-
-
-def ssh(address: str, command: str, timeout: float = 120) -> str:
-    result = subprocess.run(
-        ["ssh", "-i", str(RUN_DIR / "id_ed25519"), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-         "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", f"root@{address}", command],
-        capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
-    if result.returncode != 0:
-        raise Failed(
-            f"ssh {address} {command!r} failed ({result.returncode}): {result.stderr.strip()[-400:]}"
-        )
-    return result.stdout.strip()
+    return [h.public for h in read_hosts()[:-1]]
 
 
 def playbook(log_name: str, *extra: str) -> tuple[dict[str, int], str]:
-    env = dict(os.environ, ANSIBLE_NOCOLOR="1", NO_COLOR="1", PY_COLORS="0", ANSIBLE_FORCE_COLOR="0")
+    """site.yml on the lab; fails unless every host ran it without a failure."""
+    log = ARTIFACTS / f"site-{log_name}-run.log"
+    log.unlink(missing_ok=True)
     cmd = [
         str(REPO / ".venv/bin/ansible-playbook"),
         "-i",
@@ -78,22 +53,12 @@ def playbook(log_name: str, *extra: str) -> tuple[dict[str, int], str]:
         f"@{EXTRA_VARS}",
         *extra,
     ]
-    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
-    output = result.stdout + result.stderr
-    (ARTIFACTS / f"site-{log_name}-run.log").write_text(
-        f"$ {' '.join(cmd)}\n(rc={result.returncode})\n{output}"
-    )
-    changed: dict[str, int] = {}
-    for line in output.splitlines():
-        match = RECAP.match(line.strip())
-        if match:
-            if int(match["failed"]) + int(match["unr"]) > 0:
-                raise Failed(f"{match['host']} failed or unreachable: {line.strip()}")
-            changed[match["host"]] = int(match["changed"])
-    if result.returncode != 0 or not changed:
-        tail = "\n".join(line for line in output.splitlines() if "fatal:" in line or "FAILED" in line)[-1500:]
-        raise Failed(f"ansible-playbook site.yml exited {result.returncode}:\n{tail}")
-    return changed, output
+    run = run_ansible(cmd, log, cwd=REPO)
+    broken = [host for host, n in run.changed.items() if n < 0]
+    if run.rc != 0 or not run.changed or broken:
+        tail = "\n".join(line for line in run.output.splitlines() if "fatal:" in line or "FAILED" in line)
+        raise Failed(f"ansible-playbook site.yml exited {run.rc} (failed: {broken}):\n{tail[-1500:]}")
+    return run.changed, run.output
 
 
 def query(sql: str) -> list[dict[str, object]]:
@@ -246,13 +211,14 @@ def restart() -> None:
     host = pipeline_host()
     before = ssh(host, "systemctl show -p MainPID --value stockpipe-sink")
     changed, _ = playbook("restart", "--tags", "pipeline", "-e", "pipeline_sink_batch_age=7")
-    if not changed.get(hosts()[-1][0]):
+    if not changed.get(read_hosts()[-1].name):
         raise Failed("changing pipeline_sink_batch_age changed nothing on the pipeline host")
     after = ssh(host, "systemctl show -p MainPID --value stockpipe-sink")
-    exec_start = ssh(host, "systemctl show -p ExecStart --value stockpipe-sink")
-    if before == after or "--batch-age 7" not in exec_start:
+    # The sink reads its batch age from [stockpipe.sink] in the config file the role renders.
+    setting = ssh(host, "grep -E '^batch_age *=' /etc/stockpipe/stockpipe.toml || true")
+    if before == after or not re.fullmatch(r"batch_age *= *7(\.0)?", setting):
         raise Failed(
-            f"the sink was not restarted with the new setting (pid {before} -> {after}): {exec_start}"
+            f"the sink was not restarted with the new setting (pid {before} -> {after}): {setting!r}"
         )
     expected = sample_rows()
     log = ssh(host, "journalctl -u stockpipe-producer --no-pager | tail -n 20")

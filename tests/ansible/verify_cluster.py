@@ -1,38 +1,51 @@
-"""Client-side checks of a role-provisioned Kafka cluster (run by the molecule verify playbook).
+"""Client-side checks of a role-provisioned Kafka cluster (molecule verify; rolling.py after its rolls).
 
-For every broker given as PRIVATE=PUBLIC:
-- its external listener (PUBLIC:9092) answers and the metadata lists exactly PUBLIC:9092;
-- its internal listener (PRIVATE:9091) answers and the metadata lists exactly PRIVATE:9091;
-- the topic exists with the configured partition count;
-- a record produced through its external listener is consumed back through another broker.
-For every ZooKeeper server given: `srvr` answers; the ensemble has exactly one leader, the rest followers.
+Brokers are given as ID=PRIVATE=PUBLIC (the configured kafka_node_id, internal and advertised address):
+- metadata through each broker's external listener (PUBLIC:9092) lists every broker, each with exactly
+  its configured id and PUBLIC:9092; through each internal listener (PRIVATE:9091), each with PRIVATE:9091;
+- the topic has the configured partitions, each with --replication-factor replicas, all in sync, and
+  its effective min.insync.replicas is --min-isr (DescribeConfigs);
+- a record produced (acks=all) through each external listener is consumed back through another broker;
+- ZooKeeper mode (--zookeeper): one leader and the rest followers (`srvr`), and /brokers/ids holds
+  exactly the configured ids, each registered with its configured INTERNAL and EXTERNAL endpoints.
 Exits non-zero with one line per failed check.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import socket
 import sys
 import time
 import uuid
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource
 
 EXTERNAL_PORT = 9092
 INTERNAL_PORT = 9091
 DEADLINE_S = 30.0
 
 
-def metadata_brokers(bootstrap: str, topic: str) -> tuple[set[str], int]:
+def metadata(bootstrap: str, topic: str) -> tuple[dict[int, str], dict[int, tuple[list[int], list[int]]]]:
+    """({broker id: host:port}, {partition: (replicas, isr)}) as the broker at `bootstrap` reports them."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"verify-{uuid.uuid4().hex}"})
     try:
         md = consumer.list_topics(timeout=10)
-        brokers = {f"{b.host}:{b.port}" for b in md.brokers.values()}
-        partitions = len(md.topics[topic].partitions) if topic in md.topics else -1
-        return brokers, partitions
+        brokers = {b.id: f"{b.host}:{b.port}" for b in md.brokers.values()}
+        parts = md.topics[topic].partitions if topic in md.topics else {}
+        return brokers, {p.id: (sorted(p.replicas), sorted(p.isrs)) for p in parts.values()}
     finally:
         consumer.close()
+
+
+def topic_config(bootstrap: str, topic: str, name: str) -> str | None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, topic)], request_timeout=15)
+    config = next(iter(futures.values())).result(timeout=20)
+    entry = config.get(name)
+    return entry.value if entry is not None else None
 
 
 def produce(bootstrap: str, topic: str, value: bytes) -> None:
@@ -79,12 +92,31 @@ def zookeeper_mode(host: str) -> str:
     return "no mode in reply"
 
 
+def zookeeper_registrations(hosts: list[str]) -> dict[int, list[str]]:
+    """{broker id: endpoints} from /brokers/ids, read with kazoo."""
+    from kazoo.client import KazooClient
+
+    zk = KazooClient(hosts=",".join(f"{h}:2181" for h in hosts), timeout=10, read_only=True)
+    zk.start(timeout=15)
+    try:
+        registered = {}
+        for child in zk.get_children("/brokers/ids"):
+            data, _stat = zk.get(f"/brokers/ids/{child}")
+            registered[int(child)] = sorted(json.loads(data)["endpoints"])
+        return registered
+    finally:
+        zk.stop()
+        zk.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--broker", action="append", default=[], help="PRIVATE=PUBLIC address pair")
+    parser.add_argument("--broker", action="append", default=[], help="ID=PRIVATE=PUBLIC")
     parser.add_argument("--zookeeper", action="append", default=[])
     parser.add_argument("--topic", required=True)
     parser.add_argument("--partitions", type=int, required=True)
+    parser.add_argument("--replication-factor", type=int, required=True)
+    parser.add_argument("--min-isr", type=int, required=True)
     args = parser.parse_args()
     failures: list[str] = []
     passed = 0
@@ -98,36 +130,65 @@ def main() -> int:
             failures.append(what)
             print(f"FAIL {what}")
 
-    pairs = [b.split("=", 1) for b in args.broker]
-    if not pairs:
+    brokers = {int(i): (private, public) for i, private, public in (b.split("=", 2) for b in args.broker)}
+    if not brokers:
         check(False, "at least one --broker given")
-    for private, public in pairs:
-        for address, port in ((public, EXTERNAL_PORT), (private, INTERNAL_PORT)):
-            bootstrap = f"{address}:{port}"
+    expected = {
+        "EXTERNAL": {i: f"{public}:{EXTERNAL_PORT}" for i, (_private, public) in brokers.items()},
+        "INTERNAL": {i: f"{private}:{INTERNAL_PORT}" for i, (private, _public) in brokers.items()},
+    }
+    partitions: dict[int, tuple[list[int], list[int]]] = {}
+    for node_id in sorted(brokers):
+        for listener, addresses in expected.items():
+            bootstrap = addresses[node_id]
             try:
-                brokers, partitions = metadata_brokers(bootstrap, args.topic)
+                seen, partitions = metadata(bootstrap, args.topic)
             except KafkaException as exc:
-                check(False, f"{bootstrap} answers metadata ({exc})")
+                check(False, f"{listener} {bootstrap} answers metadata ({exc})")
                 continue
             check(
-                brokers == {bootstrap}, f"{bootstrap} advertises exactly {bootstrap} (got {sorted(brokers)})"
+                seen == addresses,
+                f"{listener} {bootstrap} lists all {len(addresses)} brokers with their ids and advertised "
+                f"{listener} address (got {dict(sorted(seen.items()))})",
             )
             check(
-                partitions == args.partitions,
-                f"{bootstrap} has topic {args.topic} with {args.partitions} partitions (got {partitions})",
+                len(partitions) == args.partitions,
+                f"{listener} {bootstrap} has topic {args.topic} with {args.partitions} partitions "
+                f"(got {len(partitions)})",
             )
+    rf, ids = args.replication_factor, sorted(brokers)
+    check(
+        bool(partitions)
+        and all(len(replicas) == rf and set(replicas) <= set(ids) for replicas, _isr in partitions.values()),
+        f"every partition of {args.topic} has {rf} replicas on configured brokers "
+        f"(got {sorted((p, r) for p, (r, _i) in partitions.items())})",
+    )
+    check(
+        bool(partitions) and all(isr == replicas for replicas, isr in partitions.values()),
+        f"every replica of {args.topic} is in sync "
+        f"(got {sorted((p, i) for p, (_r, i) in partitions.items())})",
+    )
+    first = expected["EXTERNAL"][ids[0]] if ids else ""
+    try:
+        min_isr = topic_config(first, args.topic, "min.insync.replicas")
+    except KafkaException as exc:
+        min_isr = f"error: {exc}"
+    check(
+        min_isr == str(args.min_isr), f"{args.topic} has min.insync.replicas={args.min_isr} (got {min_isr})"
+    )
+
     run = uuid.uuid4().hex
     sent: dict[str, bytes] = {}
-    for _private, public in pairs:
+    publics = [public for _private, public in brokers.values()]
+    for public in publics:
         value = f"verify {run} via {public}".encode()
         try:
             produce(f"{public}:{EXTERNAL_PORT}", args.topic, value)
             sent[public] = value
-            check(True, f"produced a record through {public}:{EXTERNAL_PORT}")
+            check(True, f"produced a record (acks=all) through {public}:{EXTERNAL_PORT}")
         except KafkaException as exc:
             check(False, f"produce through {public}:{EXTERNAL_PORT} ({exc})")
     if sent:
-        publics = [p for _, p in pairs]
         for i in range(len(publics)):
             reader = publics[(i + 1) % len(publics)]
             found = consume_all(f"{reader}:{EXTERNAL_PORT}", args.topic, args.partitions, set(sent.values()))
@@ -142,6 +203,19 @@ def main() -> int:
         check(
             len(leaders) == 1 and len(followers) == len(modes) - 1,
             f"ZooKeeper has one leader and {len(modes) - 1} followers ({modes})",
+        )
+        wanted = {
+            i: sorted([f"EXTERNAL://{public}:{EXTERNAL_PORT}", f"INTERNAL://{private}:{INTERNAL_PORT}"])
+            for i, (private, public) in brokers.items()
+        }
+        try:
+            registered: dict[int, list[str]] | str = zookeeper_registrations(args.zookeeper)
+        except Exception as exc:
+            registered = f"error: {exc}"
+        check(
+            registered == wanted,
+            "/brokers/ids in ZooKeeper holds exactly the configured ids with their endpoints "
+            f"(got {registered})",
         )
     print(f"{passed} passed, {len(failures)} failed")
     return 1 if failures else 0
