@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 class NotFound(PipelineError):
     """Answered with 404."""
 
+
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8050
 MAX_MOVERS = 100
