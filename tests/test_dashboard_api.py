@@ -154,6 +154,8 @@ def test_page_and_plotly_are_served_locally(server: DashboardServer) -> None:
     text = page.decode()
     assert '<script src="static/plotly.min.js">' in text
     assert "https://" not in text and "http://" not in text  # nothing from a CDN
+    for panel in ("candles", "movers", "live"):  # each panel says it is loading until its data arrives
+        assert re.search(rf'id="{panel}-loading">[^<]+…<', text), panel
     status, js = get(server.url + "static/plotly.min.js")
     assert status == 200 and js == plotly_js_path().read_bytes()
 

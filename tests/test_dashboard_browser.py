@@ -111,39 +111,67 @@ def pick(drv: Any, symbol: str) -> int:
 
 
 def test_dashboard_draws_one_candle_per_lake_row_of_the_selected_symbol(
-    driver: Any, server: DashboardServer, settings: Settings
+    driver: Any, settings: Settings, broker: str, topic: str, group_id: str
 ) -> None:
-    StatusWriter(settings.state_dir, "producer", "replay-1").update(delivered=12_000, sent=12_500)
-    StatusWriter(settings.state_dir, "sink", "replay-1").update(
+    from dataclasses import replace
+
+    from confluent_kafka import Consumer, Producer
+    from confluent_kafka import TopicPartition as Tp
+
+    producer = Producer({"bootstrap.servers": broker, "acks": "all"})
+    for i in range(30):
+        producer.produce(topic, b"{}", b"k", partition=i % 3)
+    assert producer.flush(30) == 0
+    consumer = Consumer({"bootstrap.servers": broker, "group.id": group_id, "enable.auto.commit": False})
+    consumer.commit(offsets=[Tp(topic, p, 5) for p in range(3)], asynchronous=False)
+    consumer.close()
+    StatusWriter(settings.state_dir, "producer", topic).update(delivered=12_000, sent=12_500)
+    StatusWriter(settings.state_dir, "sink", topic).update(
         consumed=11_000,
         rows_written=10_000,
         objects_written=4,
         last_object="prices/year=2023/month=09/x.parquet",
     )
-    driver.get(server.url)
-    try:
-        wait_ready(driver)
-        first = driver.find_element(By.ID, "candles").get_attribute("data-symbol")
-        assert int(driver.execute_script(COUNT_CANDLES)) == rows_in_lake(settings, first)
+    live = replace(settings, bootstrap=broker, group_id=group_id)
+    with make_server(live, port=0, topic=topic).start() as server:
+        driver.get(server.url)
+        try:
+            wait_ready(driver)
+            assert driver.find_element(By.ID, "candles-loading").text == ""  # the hint is gone once drawn
+            assert driver.find_element(By.ID, "movers-loading").text == ""
+            first = driver.find_element(By.ID, "candles").get_attribute("data-symbol")
+            assert int(driver.execute_script(COUNT_CANDLES)) == rows_in_lake(settings, first)
 
-        drawn = pick(driver, "CCC")
-        assert drawn == rows_in_lake(settings, "CCC")
-        assert drawn != rows_in_lake(settings, "AAA")  # the data tells the symbols apart
-        assert driver.find_element(By.ID, "candles").get_attribute("data-candles") == str(drawn)
-        assert (
-            driver.execute_script("return document.querySelectorAll('#candles .trace.bars .point').length;")
-            == drawn
-        )  # one volume bar per candle
+            drawn = pick(driver, "CCC")
+            assert drawn == rows_in_lake(settings, "CCC")
+            assert drawn != rows_in_lake(settings, "AAA")  # the data tells the symbols apart
+            assert driver.find_element(By.ID, "candles").get_attribute("data-candles") == str(drawn)
+            assert (
+                driver.execute_script(
+                    "return document.querySelectorAll('#candles .trace.bars .point').length;"
+                )
+                == drawn
+            )  # one volume bar per candle
 
-        movers = driver.find_elements(By.CSS_SELECTOR, "#movers-table tbody tr")
-        assert sorted(r.get_attribute("data-symbol") for r in movers) == ["AAA", "BBB", "CCC", "DDD", "EEE"]
+            movers = driver.find_elements(By.CSS_SELECTOR, "#movers-table tbody tr")
+            assert sorted(r.get_attribute("data-symbol") for r in movers) == [
+                "AAA",
+                "BBB",
+                "CCC",
+                "DDD",
+                "EEE",
+            ]
 
-        WebDriverWait(driver, 10).until(lambda d: d.find_element(By.ID, "live-lag").text == "1,000")
-        assert driver.find_element(By.ID, "live-object").text == "prices/year=2023/month=09/x.parquet"
-        assert driver.find_element(By.ID, "live-badge").text == "running"
-        assert not errors(driver)
-    finally:
-        driver.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+            # the stream panel: Kafka's offsets (30 records, 15 committed), not the status files' counts
+            WebDriverWait(driver, 20).until(lambda d: d.find_element(By.ID, "live-lag").text == "15")
+            assert driver.find_element(By.ID, "live-end").text == "30"
+            assert driver.find_element(By.ID, "live-committed").text == "15"
+            assert driver.find_element(By.ID, "live-object").text == "prices/year=2023/month=09/x.parquet"
+            assert driver.find_element(By.ID, "live-badge").text == "running"
+            assert driver.find_element(By.ID, "live-loading").text == ""
+            assert not errors(driver)
+        finally:
+            driver.save_screenshot(str(ARTIFACTS / "dashboard.png"))
 
 
 def test_clicking_a_top_mover_charts_it(driver: Any, server: DashboardServer, settings: Settings) -> None:
