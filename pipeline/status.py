@@ -9,9 +9,10 @@ once more when the run ends. The dashboard reads both files; nothing else coordi
   "started_at", "updated_at"}`
 
 `rate` is records per second since the previous update that was at least 0.5 s before (null until then).
-Sink lag is not derived from these files (two runs' counts need not describe one stream): the
-dashboard and `stockpipe status` read it from Kafka, end offsets minus the group's committed offsets
-(pipeline/ops/status.py).
+`LiveState.sink_lag` (producer-delivered minus sink-consumed) is only an estimate: the two files may
+describe different runs (a new sink run starts counting at 0). The dashboard and `stockpipe status`
+show the real lag from Kafka, end offsets minus the sink group's committed offsets
+(pipeline/ops/status.py `kafka_status`).
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ class LiveState:
     producer: dict[str, Any] | None
     sink: dict[str, Any] | None
     records_in_per_s: float | None
+    sink_lag: int | None  # an estimate from the two files; the real lag: ops.status.kafka_status
     last_object: str | None
     running: bool
 
@@ -143,19 +145,23 @@ def live_state(state_dir: str | Path, topic: str | None = None, now: float | Non
     now = time.time() if now is None else now
     topic = topic or latest_topic(state_dir)
     if topic is None:
-        return LiveState(None, None, None, None, None, False)
+        return LiveState(None, None, None, None, None, None, False)
     producer = read_status(status_path(state_dir, "producer", topic))
     sink = read_status(status_path(state_dir, "sink", topic))
     for doc in (producer, sink):
         if doc is not None:
             doc["stale"] = _stale(doc, now)
             doc["age_s"] = round(now - float(doc.get("updated_at", now)), 1)
+    lag = None
+    if producer is not None and sink is not None:
+        lag = max(int(producer.get("delivered", 0)) - int(sink.get("consumed", 0)), 0)
     running = any(d is not None and not d.get("done") and not d["stale"] for d in (producer, sink))
     return LiveState(
         topic=topic,
         producer=producer,
         sink=sink,
         records_in_per_s=float(producer["rate"]) if producer and producer.get("rate") is not None else None,
+        sink_lag=lag,
         last_object=(sink or {}).get("last_object"),
         running=running,
     )

@@ -64,7 +64,7 @@ def test_rate_is_unknown_until_half_a_second_has_passed(tmp_path: Path) -> None:
     assert live_state(tmp_path, "prices").records_in_per_s == round(13_001 / 1.001, 1)
 
 
-def test_status_files_give_rates_and_the_last_object_but_no_lag(tmp_path: Path) -> None:
+def test_status_files_give_rates_the_last_object_and_only_an_estimate_of_lag(tmp_path: Path) -> None:
     producer = StatusWriter(tmp_path, "producer", "t1")
     sink = StatusWriter(tmp_path, "sink", "t1")
     producer.update(sent=1_200, delivered=1_000)
@@ -73,7 +73,7 @@ def test_status_files_give_rates_and_the_last_object_but_no_lag(tmp_path: Path) 
 
     state = live_state(tmp_path, "t1")
 
-    assert not hasattr(state, "sink_lag")  # two files' counts are no lag: Kafka's offsets are
+    assert state.sink_lag == 360  # only an estimate: the dashboard shows Kafka's (test_dashboard_api)
     assert state.last_object == "prices/x.parquet"
     assert state.sink is not None and state.sink["rows_written"] == 600
     assert state.records_in_per_s is None  # written straight after start: no rate yet
