@@ -19,6 +19,8 @@ from typer._click import exceptions as click_errors
 from pipeline.config import Settings, load_settings
 from pipeline.errors import PipelineError
 
+log = logging.getLogger("stockpipe")
+
 _HELP = """Stock prices: CSV -> Kafka -> Parquet lake -> catalog -> SQL.
 
 Settings come from defaults < a config file (--config or STOCKPIPE_CONFIG) < the environment
@@ -136,10 +138,15 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
     from pipeline.local.broker import LocalBroker
 
     settings = load_settings(config, **overrides)
+    where = "set"
     if overrides.get("bootstrap") is None and not _bootstrap_configured(config):
+        where = "the default"
         remembered = LocalBroker(settings.state_dir).remembered_address()
         if remembered is not None:
             settings = replace(settings, bootstrap=remembered)
+            where = f"the local broker's, remembered in {LocalBroker(settings.state_dir).dir}"
+    log.info("bootstrap %s (%s); topic %s; lake %s; state dir %s", settings.bootstrap, where,
+             settings.topic, settings.lake, settings.state_dir)  # fmt: skip
     problem = bootstrap_problem(settings.bootstrap)
     if problem is not None:
         raise PipelineError(problem, "fix --bootstrap, STOCKPIPE_BOOTSTRAP or the bootstrap setting")
@@ -169,7 +176,12 @@ def _echo_lines(text: str) -> None:
     for line in text.splitlines():
         indent = " " * (len(line) - len(line.lstrip()) + 2)
         typer.echo(
-            "\n".join(textwrap.wrap(line, width, subsequent_indent=indent, break_long_words=False)) or ""
+            "\n".join(
+                textwrap.wrap(
+                    line, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False
+                )
+            )
+            or ""
         )
 
 

@@ -243,3 +243,48 @@ def test_local_up_port_is_remembered_and_another_port_is_refused(tmp_path: Path)
     assert down.returncode == 2 and f"`stockpipe local up --port {port}`" in down.stderr
     status = stockpipe("local", "status", env=env)
     assert status.returncode == 3 and f"port {port}, remembered" in status.stdout
+
+
+def test_verbose_logs_where_the_settings_come_from_and_quiet_hides_warnings(tmp_path: Path) -> None:
+    env = {"STOCKPIPE_STATE_DIR": str(tmp_path)}
+    assert stockpipe("config", env=env).stderr == ""
+    verbose = stockpipe("-v", "config", env=env)
+    assert "INFO stockpipe: bootstrap 127.0.0.1:9092 (the default)" in verbose.stderr
+    assert "DEBUG" not in verbose.stderr or stockpipe("-vv", "config", env=env).returncode == 0
+    assert stockpipe("-q", "-v", "config", env=env).stderr == ""  # -q wins: errors only
+
+
+def test_summaries_wrap_at_words_on_a_narrow_terminal(tmp_path: Path) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    env = {**os.environ, "STOCKPIPE_STATE_DIR": str(tmp_path), "STOCKPIPE_LAKE": str(tmp_path / "lake")}
+    env.pop("COLUMNS", None)
+    plain = subprocess.run(
+        [sys.executable, "-m", "pipeline", "sample", "--out", str(tmp_path / "a-rather-long-directory-name"),
+         "--tickers", "2", "--days", "5"], env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "sample", "--out", str(tmp_path / "a-rather-long-directory-name"),
+         "--tickers", "2", "--days", "5"], env=env, stdout=slave,
+    )  # fmt: skip
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(60)
+    os.close(master)
+    shown = b"".join(chunks).decode().replace("\r\n", "\n")
+    lines = shown.splitlines()
+    assert len(lines) > 1 and all(len(line) <= 40 for line in lines if " " in line.strip())
+    assert shown.split() == plain.split()  # the same words, none cut in two
