@@ -164,8 +164,15 @@ def test_hints_name_only_options_the_command_has(tmp_path: Path) -> None:
     assert res.returncode == 2 and "--client" not in res.stderr and "the client setting" in res.stderr
     res = stockpipe("sink", env={**env, "STOCKPIPE_LAKE_FORMAT": "xml"})
     assert "--lake-format" in res.stderr  # sink has it
-    res = stockpipe("demo", "--port", "1", env=env)  # a port nothing listens on and no broker may open
-    assert "--bootstrap" not in res.stderr
+    import socket
+
+    with socket.socket() as taken:  # the demo's port is in use by another program
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        res = stockpipe("demo", "--port", str(port), "--tickers", "1", "--days", "1", env=env)
+    assert res.returncode == 2 and f"port {port} on 127.0.0.1 is already in use" in res.stderr
+    assert "--bootstrap" not in res.stderr and "choose another port with --port N" in res.stderr
 
 
 def test_every_option_a_message_names_exists() -> None:
