@@ -1216,7 +1216,9 @@ def fit_hint(text: str, command: Command | None) -> str:
             return option
         return f"the {name} setting"
 
-    fixed = _OPTION.sub(replace, text)
+    # `quoted commands` are another command's options: left as they are
+    parts = text.split("`")
+    fixed = "`".join(_OPTION.sub(replace, part) if i % 2 == 0 else part for i, part in enumerate(parts))
     return re.sub(r"(the \w+ setting)( or \1)+", r"\1", fixed)
 
 

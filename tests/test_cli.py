@@ -220,6 +220,8 @@ def test_fit_hint_rewrites_missing_options_into_settings() -> None:
     assert fit_hint("x; fix --table or the table setting", query) == "x; fix --table or the table setting"
     assert fit_hint("x; fix --topic or the topic setting", query) == "x; fix the topic setting"
     assert fit_hint("x; pass --resume", query) == "x; pass --resume"  # not a setting: left as it is
+    quoted = "x; run `stockpipe sink --topic t --group g`"
+    assert fit_hint(quoted, _leaf_command(["crawl"])) == quoted  # another command's options, quoted
 
 
 # -- the local broker's remembered address -----------------------------------------------------------
