@@ -196,3 +196,16 @@ def test_status_hosts_on_the_command_line_prints_one_json_object_per_host(
     assert "broker-down (127.0.0.1, broker): UNREACHABLE" in text
     assert "errors    last 5 error lines" in text and "jvm       pid" in text
     assert shutil.which("ssh-keyscan") is None or "ssh-keyscan -p" in text  # says how to add a checked key
+
+
+def test_an_ini_inventory_reads_the_same_way(tmp_path: Path) -> None:
+    inv = tmp_path / "hosts"
+    inv.write_text(
+        "[all:vars]\nansible_user=ec2-user\n\n"
+        "[kafka]\nb-1 ansible_host=10.0.0.11 kafka_log_dir=/data/logs\nb-2 ansible_host=10.0.0.12\n\n"
+        "[pipeline]\np-1 ansible_host=10.0.0.21 ansible_port=2222\n\n[other]\nx ansible_host=10.0.0.99\n"
+    )
+    hosts = {h.name: h for h in read_inventory(inv)}
+    assert set(hosts) == {"b-1", "b-2", "p-1"}
+    assert (hosts["p-1"].address, hosts["p-1"].port, hosts["p-1"].user) == ("10.0.0.21", 2222, "ec2-user")
+    assert hosts["b-1"].log_files() == ["/data/logs/server.log"] and hosts["b-2"].roles == {"broker"}
