@@ -16,8 +16,8 @@ import pytest
 from botocore.stub import ANY, Stubber
 from fixtures_aws import unique_name
 
-from pipeline.catalog import run_glue_crawler
 from pipeline.aws import aws_client
+from pipeline.catalog import run_glue_crawler
 from pipeline.config import Settings
 from pipeline.errors import PipelineError
 

@@ -89,7 +89,7 @@ def test_crawl_summary_names_each_table_its_changes_and_skipped_objects(tmp_path
 
     first, second = crawl(settings).summary(), crawl(settings).summary()
 
-    assert "table prices (parquet, 11 columns, partitioned by year/month): created; 4 objects" in first
+    assert "table prices (parquet, 13 columns, partitioned by year/month): created; 4 objects" in first
     assert "2 partitions, 2 added" in first
     assert "unchanged" in second and "0 added" in second
     assert "skipped 1 object(s) that are not table data: prices/year=2024/month=01/notes.txt" in first

@@ -44,11 +44,13 @@ def test_adj_close_and_close_usd_flow_from_the_index_file_to_sql(
     sql = 'SELECT symbol, "date", adj_close, close_usd FROM prices ORDER BY symbol, "date"'
     rows = cli(["query", sql, "--lake", str(lake), "--format", "json"], env)
     assert rows.returncode == 0, rows.stderr
-    assert [(r["symbol"], r["date"], r["adj_close"], r["close_usd"]) for r in json.loads(rows.stdout)] == [
+    found = [json.loads(line) for line in rows.stdout.splitlines() if line.strip()]  # JSON Lines
+    assert [(r["symbol"], r["date"], r["adj_close"], r["close_usd"]) for r in found] == [
         ("AAA", "2017-01-04", None, None),
         ("N225", "2017-01-04", 19594.16, 176.3474),
         ("N225", "2017-01-05", 19520.69, 175.6862),
         ("NYA", "2017-01-04", 11100.0, None),
     ]
     latest = cli(["query", "--named", "latest_price", "--lake", str(lake), "--format", "json"], env)
-    assert {r["symbol"]: r["close_usd"] for r in json.loads(latest.stdout)}["N225"] == 175.6862
+    latest_rows = [json.loads(line) for line in latest.stdout.splitlines() if line.strip()]
+    assert {r["symbol"]: r["close_usd"] for r in latest_rows}["N225"] == 175.6862

@@ -68,7 +68,7 @@ def query(sql: str) -> list[dict[str, object]]:
         f"cd /var/lib/stockpipe && {AS_SERVICE} {STOCKPIPE} crawl >/dev/null && "
         f'{AS_SERVICE} {STOCKPIPE} query --format json "{sql}"',
     )
-    return json.loads(out)
+    return [json.loads(line) for line in out.splitlines() if line.strip()]  # JSON Lines
 
 
 def sample_rows() -> int:
