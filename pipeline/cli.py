@@ -134,12 +134,13 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
     """The effective settings; a bootstrap set nowhere is the local broker's remembered address."""
     from dataclasses import replace
 
+    from pipeline.config import configured
     from pipeline.kafka.names import bootstrap_problem
     from pipeline.local.broker import LocalBroker
 
     settings = load_settings(config, **overrides)
     where = "set"
-    if overrides.get("bootstrap") is None and not _bootstrap_configured(config):
+    if overrides.get("bootstrap") is None and "bootstrap" not in configured(config):
         where = "the default"
         remembered = LocalBroker(settings.state_dir).remembered_address()
         if remembered is not None:
@@ -151,17 +152,6 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
     if problem is not None:
         raise PipelineError(problem, "fix --bootstrap, STOCKPIPE_BOOTSTRAP or the bootstrap setting")
     return settings
-
-
-def _bootstrap_configured(config: Path | None) -> bool:
-    import os
-
-    from pipeline.config import _from_file
-
-    if os.environ.get("STOCKPIPE_BOOTSTRAP") is not None:
-        return True
-    path = config or (Path(os.environ["STOCKPIPE_CONFIG"]) if os.environ.get("STOCKPIPE_CONFIG") else None)
-    return path is not None and "bootstrap" in _from_file(path)
 
 
 def _echo_lines(text: str) -> None:

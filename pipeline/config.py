@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import PipelineError
-from pipeline.kafka.names import topic_problem
+from pipeline.kafka.names import bootstrap_problem, topic_problem
 from pipeline.layout import table_problem
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -97,6 +97,9 @@ class Settings:
         problem = topic_problem(self.topic)
         if problem is not None:
             raise PipelineError(problem, "fix --topic or the topic setting")
+        problem = bootstrap_problem(self.bootstrap)
+        if problem is not None:
+            raise PipelineError(problem, "fix --bootstrap, STOCKPIPE_BOOTSTRAP or the bootstrap setting")
         if self.engine == "athena" and not self.athena_output:
             raise PipelineError("Athena needs a result location", "set athena_output = 's3://BUCKET/athena/'")
         _check_sections(self)
@@ -223,6 +226,14 @@ def _from_env() -> dict[str, Any]:
     if "aws_endpoint_url" not in out and os.environ.get("AWS_ENDPOINT_URL"):
         out["aws_endpoint_url"] = os.environ["AWS_ENDPOINT_URL"]
     return out
+
+
+def configured(config: Path | None = None) -> set[str]:
+    """The flat settings a config file (`config`, or STOCKPIPE_CONFIG) or the environment sets: what
+    is not left at its default before command-line options (e.g. whether the bootstrap was chosen)."""
+    config = config or (Path(os.environ["STOCKPIPE_CONFIG"]) if os.environ.get("STOCKPIPE_CONFIG") else None)
+    names = set(_from_file(config)) if config is not None else set()
+    return (names | set(_from_env())) - set(SECTIONS)
 
 
 def load_settings(
