@@ -132,7 +132,7 @@ up() {
 down() {
   [ -d "$RUN_DIR" ] || return 0
   # Stop every host at once (each shuts its services down in parallel), then wait with one deadline.
-  local dir pid name deadline=$((SECONDS + 30))
+  local dir pid name deadline=$((SECONDS + 15))
   for dir in "$RUN_DIR"/sp-h*; do
     [ -f "$dir/pid" ] || continue
     pid="$(cat "$dir/pid")"

@@ -23,6 +23,7 @@ S3_PORT=9000
 HTTP_PORT=8000
 passed=0; failed=0; pids=()
 DIST="$REPO/.cache/kafka-dist"
+TARBALLS="$ARTIFACTS/tarballs"
 rm -rf "$ARTIFACTS"; mkdir -p "$ARTIFACTS"
 
 cleanup() {
@@ -71,7 +72,7 @@ start_servers() {
   "$REPO/.venv/bin/moto_server" -H "$BRIDGE_ADDR" -p "$S3_PORT" >"$ARTIFACTS/moto.log" 2>&1 &
   pids+=($!)
   mkdir -p "$RUN_DIR" && echo $! >"$RUN_DIR/moto.pid"   # scripts/lab.sh reuses it as the lab's AWS endpoint
-  "$REPO/.venv/bin/python" -m http.server --bind "$BRIDGE_ADDR" --directory "$DIST" "$HTTP_PORT" \
+  "$REPO/.venv/bin/python" -m http.server --bind "$BRIDGE_ADDR" --directory "$TARBALLS" "$HTTP_PORT" \
     >"$ARTIFACTS/http.log" 2>&1 &
   pids+=($!)
   wait_port "$BRIDGE_ADDR" "$S3_PORT" 30 && wait_port "$BRIDGE_ADDR" "$HTTP_PORT" 30
@@ -79,11 +80,17 @@ start_servers() {
 
 # Apache Kafka in Apache's tarball layout, assembled from Maven Central (pipeline/local/kafka_dist.py,
 # cached in .cache/kafka-dist, rebuilt only when its inputs change): 4.1.0 (kraft), 4.1.1 (its upgrade),
-# 3.9.1 (zookeeper: brokers and the ZooKeeper servers from the same tarball).
+# 3.9.1 (zookeeper: brokers and the ZooKeeper servers from the same tarball). The tests install a
+# snapshot (hard links: a rebuild replaces the cache's files, not these) with SHA-512s of the snapshot.
 build_distributions() {
-  "$REPO/.venv/bin/python" -m pipeline.local.kafka_dist --out "$DIST" 4.1.0 4.1.1 3.9.1
+  "$REPO/.venv/bin/python" -m pipeline.local.kafka_dist --out "$DIST" 4.1.0 4.1.1 3.9.1 || return 1
+  mkdir -p "$TARBALLS"
+  for v in 4.1.0 4.1.1 3.9.1; do
+    ln -f "$DIST/kafka_2.13-$v.tgz" "$TARBALLS/" 2>/dev/null || cp "$DIST/kafka_2.13-$v.tgz" "$TARBALLS/" || return 1
+  done
+  (cd "$TARBALLS" && sha512sum kafka_2.13-*.tgz >SHA512SUMS)
 }
-sha512_of() { cut -d' ' -f1 "$DIST/kafka_2.13-$1.tgz.sha512"; }
+sha512_of() { sed -n "s/  kafka_2.13-$1\.tgz\$//p" "$TARBALLS/SHA512SUMS"; }
 
 step "install apt packages" "$ARTIFACTS/apt.log" install_packages || fatal_setup "apt packages"
 step "python env (scripts/setup.sh local,dev,ansible)" "$ARTIFACTS/setup.log" ./scripts/setup.sh local,dev,ansible \
@@ -105,7 +112,7 @@ STOCKPIPE_TARBALL_SHA512_4_UP="$(sha512_of 4.1.1)"
 STOCKPIPE_TARBALL_SHA512_3="$(sha512_of 3.9.1)"
 export STOCKPIPE_TARBALL_SHA512_4 STOCKPIPE_TARBALL_SHA512_3 STOCKPIPE_TARBALL_SHA512_4_UP
 export STOCKPIPE_TARBALL_BASE="http://$BRIDGE_ADDR:$HTTP_PORT"
-export STOCKPIPE_TARBALL_DIR="$DIST"
+export STOCKPIPE_TARBALL_DIR="$TARBALLS"
 
 # On a failed step: keep each host's service journals, listening sockets and the S3 server's view.
 collect_diagnostics() {
@@ -127,7 +134,7 @@ site_scenario() {
   local log="$ARTIFACTS/site" failed_before=$failed
   "$REPO/scripts/lab-hosts.sh" down >/dev/null 2>&1
   if step "[site] lab up: 3 brokers + 1 pipeline host (scripts/lab.sh)" "$log-lab.log" \
-       "$REPO/scripts/lab.sh" up --brokers 3 --kafka-tarball "$DIST/kafka_2.13-4.1.0.tgz" \
+       "$REPO/scripts/lab.sh" up --brokers 3 --kafka-tarball "$TARBALLS/kafka_2.13-4.1.0.tgz" \
     && step "[site] site.yml -i inventory/lab (kafka, analytics, pipeline, smoke)" "$log-converge.log" \
        python "$HERE/site_test.py" converge; then
     step "[site] verify (services, user, sample rows in the lake by SQL)" "$log-verify.log" python "$HERE/site_test.py" verify
