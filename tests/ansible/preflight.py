@@ -10,7 +10,7 @@ import argparse
 from contextlib import nullcontext
 from pathlib import Path
 
-from hostlib import converge, extra_inventory, main_guard, read_hosts, ssh
+from hostlib import Checks, converge, extra_inventory, main_guard, read_hosts, ssh
 
 # (case, extra vars, extra inventory, expected message)
 CASES = [
@@ -38,7 +38,7 @@ def main() -> int:
     parser.add_argument("--log", required=True)
     args = parser.parse_args()
     hosts = {h.name: h.private for h in read_hosts()}
-    passed, failed = 0, 0
+    check = Checks()
     for name, extra_vars, inventory, message in CASES:
         extra: list[str] = ["-e", extra_vars] if extra_vars else []
         with extra_inventory(inventory) if inventory else nullcontext() as inv_file:
@@ -58,14 +58,11 @@ def main() -> int:
             problems.append(f"changes were made {run.changed}")
         if any(leftovers.values()):
             problems.append(f"files were created {leftovers}")
-        if problems:
-            failed += 1
-            print(f"FAIL {name}: {'; '.join(problems)}")
-        else:
-            passed += 1
-            print(f"ok   {name}: fails before any change with '{message}'")
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed else 0
+        check(
+            not problems,
+            f"{name}: " + ("; ".join(problems) if problems else f"fails before any change with '{message}'"),
+        )
+    return check.done()
 
 
 if __name__ == "__main__":

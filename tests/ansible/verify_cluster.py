@@ -22,6 +22,7 @@ import uuid
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
+from hostlib import Checks
 
 EXTERNAL_PORT = 9092
 INTERNAL_PORT = 9091
@@ -118,17 +119,7 @@ def main() -> int:
     parser.add_argument("--replication-factor", type=int, required=True)
     parser.add_argument("--min-isr", type=int, required=True)
     args = parser.parse_args()
-    failures: list[str] = []
-    passed = 0
-
-    def check(ok: bool, what: str) -> None:
-        nonlocal passed
-        if ok:
-            passed += 1
-            print(f"ok   {what}")
-        else:
-            failures.append(what)
-            print(f"FAIL {what}")
+    check = Checks()
 
     brokers = {int(i): (private, public) for i, private, public in (b.split("=", 2) for b in args.broker)}
     if not brokers:
@@ -217,8 +208,7 @@ def main() -> int:
             "/brokers/ids in ZooKeeper holds exactly the configured ids with their endpoints "
             f"(got {registered})",
         )
-    print(f"{passed} passed, {len(failures)} failed")
-    return 1 if failures else 0
+    return check.done()
 
 
 if __name__ == "__main__":
