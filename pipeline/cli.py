@@ -18,6 +18,7 @@ from typer._click import exceptions as click_errors
 
 from pipeline.config import Settings, load_settings
 from pipeline.errors import PipelineError
+from pipeline.kafka.security import client_security
 
 log = logging.getLogger("stockpipe")
 
@@ -127,6 +128,9 @@ def _root(
 
     level = logging.ERROR if quiet else {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     logging.getLogger().setLevel(level)
+    if verbose >= 2:  # the Kafka client libraries' own log lines (pipeline/kafka/logs.py)
+        for name in ("pipeline.kafka.librdkafka", "kafka"):
+            logging.getLogger(name).setLevel(logging.DEBUG)
     progress.configure(quiet=quiet)
 
 
@@ -241,7 +245,7 @@ def _replay_guard(settings: Settings, source: Path, checkpoint: Path, client: st
         return  # an unreadable checkpoint is for --resume to report
     if delivered <= 0:
         return
-    admin = open_admin(settings.bootstrap, client=client)
+    admin = open_admin(settings.bootstrap, client=client, security=client_security(settings))
     try:
         held = sum(end - first for first, end in admin.offsets(settings.topic, 10).values())
     except Unreachable:
@@ -809,7 +813,14 @@ def topics_create(
     from pipeline.kafka.topics import ensure_topic
 
     settings = _settings(config, bootstrap=bootstrap, client=client, topic=name, state_dir=state_dir)
-    created = ensure_topic(settings.bootstrap, name, partitions, replication or -1, client=settings.client)
+    created = ensure_topic(
+        settings.bootstrap,
+        name,
+        partitions,
+        replication or -1,
+        client=settings.client,
+        security=client_security(settings),
+    )
     typer.echo(f"topic {name} {'created' if created else 'already exists'}")
 
 
@@ -832,7 +843,7 @@ def topics_list(
     from pipeline.ops.topics import list_lines, list_topics
 
     settings = _settings(config, bootstrap=bootstrap, client=client, state_dir=state_dir)
-    admin = open_admin(settings.bootstrap, timeout, settings.client)
+    admin = open_admin(settings.bootstrap, timeout, settings.client, client_security(settings))
     try:
         topics = list_topics(admin, timeout)
     finally:
@@ -861,7 +872,7 @@ def topics_describe(
     from pipeline.ops.topics import describe_lines, describe_topic
 
     settings = _settings(config, bootstrap=bootstrap, client=client, topic=name, state_dir=state_dir)
-    admin = open_admin(settings.bootstrap, timeout, settings.client)
+    admin = open_admin(settings.bootstrap, timeout, settings.client, client_security(settings))
     try:
         summary = describe_topic(admin, settings.topic, timeout, settings.bootstrap)
     finally:
@@ -897,7 +908,7 @@ def topics_peek(
     from pipeline.ops.topics import describe_topic, message_json, message_line, peek
 
     settings = _settings(config, bootstrap=bootstrap, client=client, topic=name, state_dir=state_dir)
-    admin = open_admin(settings.bootstrap, timeout, settings.client)
+    admin = open_admin(settings.bootstrap, timeout, settings.client, client_security(settings))
     try:
         summary = describe_topic(admin, settings.topic, timeout, settings.bootstrap)
         messages = peek(admin, summary, count, partition or None, from_start, timeout)

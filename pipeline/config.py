@@ -18,6 +18,7 @@ from typing import Any
 
 from pipeline.errors import PipelineError
 from pipeline.kafka.names import bootstrap_problem, topic_problem
+from pipeline.kafka.security import security_problem
 from pipeline.layout import table_problem
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -75,6 +76,14 @@ class Settings:
     athena_output: str | None = None
     # Where local state lives (broker data and pid, local catalog)
     state_dir: str = ".stockpipe"
+    # Kafka client security (pipeline/kafka/security.py): the password from one source, never an argument
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password_file: str | None = None
+    sasl_password_env: str | None = None
+    sasl_password_ssm: str | None = None
+    ssl_ca_file: str | None = None
     producer: ProducerSettings = field(default_factory=ProducerSettings)
     sink: SinkSettings = field(default_factory=SinkSettings)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
@@ -100,6 +109,9 @@ class Settings:
         problem = bootstrap_problem(self.bootstrap)
         if problem is not None:
             raise PipelineError(problem, "fix --bootstrap, STOCKPIPE_BOOTSTRAP or the bootstrap setting")
+        problem = security_problem({f.name: getattr(self, f.name) for f in fields(self)})
+        if problem is not None:
+            raise PipelineError(problem, "fix the security settings (see pipeline/kafka/security.py)")
         if self.engine == "athena" and not self.athena_output:
             raise PipelineError("Athena needs a result location", "set athena_output = 's3://BUCKET/athena/'")
         _check_sections(self)

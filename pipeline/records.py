@@ -220,9 +220,11 @@ def bar_from_json(raw: bytes | None, key: bytes | None = b"") -> StockBar:
     `key` given (None = the message had none) the key must be the symbol, as the producer keys it.
     """
     bar = _bar_from_json(raw)
-    problem = symbol_problem(bar.symbol) or bar_problem(
-        bar.date, bar.open, bar.high, bar.low, bar.close, bar.volume, latest_allowed_date()
-    ) or optional_prices_problem(bar.adj_close, bar.close_usd)
+    problem = (
+        symbol_problem(bar.symbol)
+        or bar_problem(bar.date, bar.open, bar.high, bar.low, bar.close, bar.volume, latest_allowed_date())
+        or optional_prices_problem(bar.adj_close, bar.close_usd)
+    )
     if problem is None and key != b"" and key != bar.symbol.encode(errors="surrogatepass"):
         problem = (
             f"key {key[:40]!r} does not match symbol {bar.symbol!r}"

@@ -11,6 +11,7 @@ from pipeline.canary.record import canary_bar, new_nonce
 from pipeline.config import Settings
 from pipeline.errors import PipelineError
 from pipeline.kafka import NotDelivered, Unreachable, make_admin
+from pipeline.kafka.security import client_security
 
 _REACH_FIX = (
     "is the external listener reachable from here? check the security group's operator_cidrs "
@@ -48,7 +49,7 @@ def send_canary(settings: Settings, timeout_s: float = 60.0) -> SendResult:
         return max(deadline - time.monotonic(), 0.0)
 
     try:
-        client = make_admin(settings.client, bootstrap, timeout_s)
+        client = make_admin(settings.client, bootstrap, timeout_s, client_security(settings))
     except Unreachable as exc:
         raise PipelineError(f"canary: cannot reach Kafka at {bootstrap} ({exc})", _REACH_FIX) from None
     try:

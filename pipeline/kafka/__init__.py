@@ -6,6 +6,7 @@ The pipeline talks to `ProducerClient` / `ConsumerClient`; the backend is chosen
 
 from __future__ import annotations
 
+from pipeline.kafka import logs as _logs  # noqa: F401 - quiets both client libraries' own loggers
 from pipeline.kafka.base import (
     AdminClient,
     BrokerInfo,
@@ -20,17 +21,20 @@ from pipeline.kafka.base import (
     TopicPartition,
     Unreachable,
 )
+from pipeline.kafka.security import PLAINTEXT, ClientSecurity
 
 
-def make_admin(client: str, bootstrap: str, timeout_s: float = 10.0) -> AdminClient:
+def make_admin(
+    client: str, bootstrap: str, timeout_s: float = 10.0, security: ClientSecurity = PLAINTEXT
+) -> AdminClient:
     """Topic administration and single-record probes through the chosen client; raises Unreachable."""
     if client == "confluent":
         from pipeline.kafka.confluent import ConfluentAdmin
 
-        return ConfluentAdmin(bootstrap, timeout_s)
+        return ConfluentAdmin(bootstrap, timeout_s, security)
     from pipeline.kafka.kpython import KafkaPythonAdmin
 
-    return KafkaPythonAdmin(bootstrap, timeout_s)
+    return KafkaPythonAdmin(bootstrap, timeout_s, security)
 
 
 def make_producer(client: str, bootstrap: str, **options: object) -> ProducerClient:

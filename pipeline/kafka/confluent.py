@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
@@ -31,15 +32,31 @@ from pipeline.kafka.base import (
     heartbeat_interval_ms,
 )
 from pipeline.kafka.logs import LIBRDKAFKA, ErrorReporter
+from pipeline.kafka.security import PLAINTEXT, ClientSecurity, explain, not_authorized
 
 log = logging.getLogger(__name__)
 
 
+def _connect(bootstrap: str, security: ClientSecurity) -> dict[str, Any]:
+    """Where and how every client of this backend connects (pipeline/kafka/security.py)."""
+    return {"bootstrap.servers": bootstrap, **security.confluent()}
+
+
 class ConfluentProducer(ProducerClient):
-    def __init__(self, bootstrap: str, **options: Any) -> None:
+    """librdkafka's producer. After a fatal error (e.g. an ACL refusing the idempotent producer id)
+    confluent-kafka runs the purged records' delivery callbacks with its KafkaException already pending,
+    and poll/flush then raise a SystemError caused by it (`_call` turns that into one line). The
+    callbacks only store what happened (a dict item: a call in them would fail the same way); it is read
+    on return from poll/flush (`_settle`), where an ACL or a refused login also ends the replay."""
+
+    def __init__(self, bootstrap: str, security: ClientSecurity = PLAINTEXT, **options: Any) -> None:
         self.bootstrap = bootstrap
+        self.security = security
+        self._failures: dict[Any, tuple[Any, KafkaError, Any]] = {}  # key -> (where to report, error, msg)
+        self._n = 0
+        self._refused: PipelineError | None = None
         config: dict[str, Any] = {
-            "bootstrap.servers": bootstrap,
+            **_connect(bootstrap, security),
             "acks": "all",
             # Idempotence keeps per-partition order and avoids duplicates when librdkafka retries.
             "enable.idempotence": True,
@@ -57,11 +74,55 @@ class ConfluentProducer(ProducerClient):
         self._producer = Producer(config)
 
     def _on_error(self, err: KafkaError) -> None:
-        self.errors(err.str())
+        self._n += 1  # no calls here (see the class docstring)
+        self._failures[("client", self._n)] = (self.errors, err, None)
+
+    def _settle(self) -> None:
+        """Read the errors the callbacks stored: report each, and stop at one no retry can fix."""
+        while self._failures:
+            key, (target, err, msg) = self._failures.popitem()
+            text = err.str()
+            if isinstance(target, DeliveryReports):
+                target.failed.append((key, text))
+            else:
+                target(text)
+            if err.code() in _REFUSED and self._refused is None:
+                what = f"write topic {msg.topic()}" if msg is not None else "write"
+                self._refused = _refusal(self.bootstrap, self.security, what, err)
+        if self._refused is not None:
+            raise self._refused
+
+    def _fatal(self, exc: KafkaException) -> PipelineError:
+        """A produce call refused for good (an ACL, a login, a fatal idempotence error): one line."""
+        self._failures.clear()  # the purged records' reports: the replay ends here
+        err = exc.args[0]
+        if err.code() in _REFUSED:
+            return _refusal(self.bootstrap, self.security, "write", err)
+        return PipelineError(f"the Kafka producer stopped for good: {err.str()}", "see the brokers' logs")
+
+    def _call(self, method: Callable[..., Any], *args: Any) -> Any:
+        try:
+            result = method(*args)
+        except KafkaException as exc:
+            raise self._fatal(exc) from None
+        except SystemError as exc:
+            # The fatal error surfaced through a delivery callback run with it pending (class docstring).
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, KafkaException):
+                raise self._fatal(cause) from None
+            raise
+        self._settle()
+        return result
 
     def send(self, topic: str, key: bytes, value: bytes, on_delivery: DeliveryCallback) -> None:
-        def report(err: KafkaError | None, _msg: object) -> None:
-            on_delivery(None if err is None else err.str())
+        token = ("record", id(on_delivery))
+        failures = self._failures
+
+        def report(err: KafkaError | None, msg: object) -> None:
+            if err is None:
+                on_delivery(None)
+            else:
+                failures[token] = (on_delivery, err, msg)  # no call (see the class docstring)
 
         while True:
             try:
@@ -69,7 +130,9 @@ class ConfluentProducer(ProducerClient):
                 return
             except BufferError:
                 # The local queue is full: serve delivery reports to make room, then retry.
-                self._producer.poll(0.05)
+                self._call(self._producer.poll, 0.05)
+            except KafkaException as exc:
+                raise self._fatal(exc) from None
 
     def send_many(
         self, topic: str, keys: Sequence[bytes], values: Sequence[bytes], first: int, reports: DeliveryReports
@@ -77,24 +140,27 @@ class ConfluentProducer(ProducerClient):
         # The replay's hot loop: one produce call and one small callback object per record, the
         # callback filing the record's number straight into `reports` (no wrapper per record).
         produce = self._producer.produce
-        report = partial(_report_delivery, reports.delivered.append, reports.failed.append)
-        for seq, key, value in zip(range(first, first + len(values)), keys, values, strict=True):
-            try:
-                produce(topic, value, key, -1, partial(report, seq))  # -1: the configured partitioner
-            except BufferError:
-                while True:  # the local queue is full: serve delivery reports to make room, then retry
-                    self._producer.poll(0.05)
-                    try:
-                        produce(topic, value, key, -1, partial(report, seq))
-                        break
-                    except BufferError:
-                        pass
+        report = partial(_report_delivery, reports.delivered.append, reports, self._failures)
+        try:
+            for seq, key, value in zip(range(first, first + len(values)), keys, values, strict=True):
+                try:
+                    produce(topic, value, key, -1, partial(report, seq))  # -1: the configured partitioner
+                except BufferError:
+                    while True:  # the local queue is full: serve delivery reports to make room, then retry
+                        self._call(self._producer.poll, 0.05)
+                        try:
+                            produce(topic, value, key, -1, partial(report, seq))
+                            break
+                        except BufferError:
+                            pass
+        except KafkaException as exc:
+            raise self._fatal(exc) from None
 
     def poll(self) -> None:
-        self._producer.poll(0)
+        self._call(self._producer.poll, 0)
 
     def flush(self, timeout_s: float) -> int:
-        return self._producer.flush(timeout_s)
+        return int(self._call(self._producer.flush, timeout_s))
 
     def close(self) -> None:
         self._producer.flush(0)
@@ -102,15 +168,34 @@ class ConfluentProducer(ProducerClient):
 
 def _report_delivery(
     delivered: Callable[[int], None],
-    failed: Callable[[tuple[int, str]], None],
+    reports: DeliveryReports,
+    failures: dict[Any, tuple[Any, KafkaError, Any]],
     seq: int,
     err: KafkaError | None,
-    _msg: object,
+    msg: object,
 ) -> None:
+    """A record's delivery report: its number filed as delivered, or its error stored for `_settle`
+    (a dict item, not a call: see ConfluentProducer's docstring)."""
     if err is None:
         delivered(seq)
     else:
-        failed((seq, err.str()))
+        failures[seq] = (reports, err, msg)
+
+
+#: Answers that no retry will change: this principal lacks an ACL, or its login was refused.
+_REFUSED = {
+    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.GROUP_AUTHORIZATION_FAILED,
+    KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+    KafkaError._AUTHENTICATION,
+    KafkaError.SASL_AUTHENTICATION_FAILED,
+}
+
+
+def _refusal(bootstrap: str, security: ClientSecurity, what: str, err: KafkaError) -> PipelineError:
+    explained = explain(err.str(), bootstrap, security)
+    return explained or not_authorized(bootstrap, security, what, err.str())
 
 
 #: Group answers meaning "you are not (or no longer) the owner": the commit is dropped, not fatal.
@@ -125,12 +210,14 @@ _LOST_MEMBERSHIP = {
 
 
 class ConfluentConsumer(ConsumerClient):
-    def __init__(self, bootstrap: str, group_id: str, topic: str, **options: Any) -> None:
+    def __init__(
+        self, bootstrap: str, group_id: str, topic: str, security: ClientSecurity = PLAINTEXT, **options: Any
+    ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
         session = int(options.pop("session_timeout_ms", 10_000))
         config: dict[str, Any] = {
-            "bootstrap.servers": bootstrap,
+            **_connect(bootstrap, security),
             "group.id": group_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
@@ -145,6 +232,9 @@ class ConfluentConsumer(ConsumerClient):
         }
         config.update(options.pop("config", {}) or {})
         self.errors = ErrorReporter(log)
+        self.security = security
+        self.group_id = group_id
+        self._refused: PipelineError | None = None
         self._consumer = Consumer(config)
         partitions = options.pop("partitions", None)
         if partitions:
@@ -155,6 +245,16 @@ class ConfluentConsumer(ConsumerClient):
 
     def _on_error(self, err: KafkaError) -> None:
         self.errors(err.str())
+        if err.code() in _REFUSED and self._refused is None:
+            self._refused = self._refusal(err)
+
+    def _refusal(self, err: KafkaError) -> PipelineError:
+        what = (
+            f"use consumer group {self.group_id!r}"
+            if err.code() == KafkaError.GROUP_AUTHORIZATION_FAILED or "roup" in err.str()
+            else f"read topic {self.topic}"
+        )
+        return _refusal(self.bootstrap, self.security, what, err)
 
     def _revoked(self, _consumer: Consumer, partitions: list[CkTopicPartition]) -> None:
         if self.on_revoke is not None:
@@ -167,12 +267,16 @@ class ConfluentConsumer(ConsumerClient):
         out: list[Message] = []
         for msg in self._consumer.consume(num_messages=max_records, timeout=timeout_s):
             err = msg.error()
+            if err is not None and err.code() in _REFUSED:
+                raise self._refusal(err)
             if err is not None:
                 if err.fatal():
                     raise PipelineError(f"fatal Kafka consumer error: {err.str()}")
                 log.warning("kafka: %s", err.str())
                 continue
             out.append(Message(msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value()))
+        if self._refused is not None:
+            raise self._refused
         return out
 
     def commit(self, offsets: dict[TopicPartition, int]) -> None:
@@ -193,18 +297,50 @@ class ConfluentConsumer(ConsumerClient):
         self._consumer.close()
 
 
+class _Capture:
+    """A logger for one librdkafka client that keeps its last lines (and shows nothing)."""
+
+    def __init__(self) -> None:
+        self.lines: deque[str] = deque(maxlen=20)
+        self.logger = logging.getLogger(f"pipeline.kafka.librdkafka.{id(self)}")
+        self.logger.propagate = False
+        self.logger.setLevel(logging.DEBUG)
+        self.logger.addHandler(_Keep(self.lines))
+
+
+class _Keep(logging.Handler):
+    def __init__(self, lines: deque[str]) -> None:
+        super().__init__()
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
 class ConfluentAdmin(AdminClient):
-    def __init__(self, bootstrap: str, timeout_s: float) -> None:
+    def __init__(self, bootstrap: str, timeout_s: float, security: ClientSecurity = PLAINTEXT) -> None:
         self.bootstrap = bootstrap
+        self.security = security
         self.last_error = None
         self._timeout_s = timeout_s
         self._producer: Producer | None = None
+        self._log = _Capture()
         self._admin = CkAdminClient(
-            {"bootstrap.servers": bootstrap, "error_cb": self._on_error, "logger": LIBRDKAFKA}
+            {**_connect(bootstrap, security), "error_cb": self._on_error, "logger": self._log.logger}
         )
 
     def _on_error(self, err: KafkaError) -> None:
         self.last_error = err.str()
+
+    def _unreachable(self, reason: str) -> Unreachable:
+        """Unreachable with the most telling reason: librdkafka says *why* (a failed SASL login, a
+        certificate it does not trust, a connection closed mid-handshake) only in its error callbacks and
+        logs, which a poll serves."""
+        self._admin.poll(0.3)
+        for text in (self.last_error, *reversed(self._log.lines)):
+            if text and any(w in text for w in ("SASL", "SSL", "uthentication", "ertificate", "APIVERSION")):
+                return Unreachable(text)
+        return Unreachable(self.last_error or reason)
 
     def partitions(self, topic: str, timeout_s: float) -> int:
         try:
@@ -212,7 +348,7 @@ class ConfluentAdmin(AdminClient):
             # that allow auto-creation (tansu does), and a check must not create what it checks for.
             meta = self._admin.list_topics(timeout=max(timeout_s, 0.1))
         except KafkaException as exc:
-            raise Unreachable(self.last_error or exc.args[0].str()) from None
+            raise self._unreachable(exc.args[0].str()) from None
         tmeta = meta.topics.get(topic)
         return 0 if tmeta is None or tmeta.error is not None else len(tmeta.partitions)
 
@@ -227,7 +363,7 @@ class ConfluentAdmin(AdminClient):
             if err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 return False
             if err.code() in (KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN):
-                raise Unreachable(self.last_error or err.str()) from None
+                raise self._unreachable(err.str()) from None
             raise PipelineError(f"cannot create topic {topic!r} on {self.bootstrap}: {err.str()}") from None
         return True
 
@@ -235,7 +371,7 @@ class ConfluentAdmin(AdminClient):
         if self._producer is None:
             self._producer = Producer(
                 {
-                    "bootstrap.servers": self.bootstrap,
+                    **_connect(self.bootstrap, self.security),
                     "acks": "all",
                     "enable.idempotence": True,
                     "linger.ms": 0,
@@ -262,7 +398,7 @@ class ConfluentAdmin(AdminClient):
     def read_at(self, topic: str, partition: int, offset: int, timeout_s: float) -> ReadBack | None:
         consumer = Consumer(
             {
-                "bootstrap.servers": self.bootstrap,
+                **_connect(self.bootstrap, self.security),
                 # confluent-kafka insists on a group id, but an assign-only consumer never joins the
                 # group and, with auto commit off, never commits to it.
                 "group.id": "stockpipe-readback",
@@ -292,7 +428,7 @@ class ConfluentAdmin(AdminClient):
         try:
             return self._admin.list_topics(timeout=max(timeout_s, 0.1))
         except KafkaException as exc:
-            raise Unreachable(self.last_error or exc.args[0].str()) from None
+            raise self._unreachable(exc.args[0].str()) from None
 
     def brokers(self, timeout_s: float) -> list[BrokerInfo]:
         meta = self._metadata(timeout_s)
@@ -313,7 +449,7 @@ class ConfluentAdmin(AdminClient):
         # Assign-only use: never subscribes, so it never joins `group`, and it never commits.
         return Consumer(
             {
-                "bootstrap.servers": self.bootstrap,
+                **_connect(self.bootstrap, self.security),
                 "group.id": group,
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
@@ -334,7 +470,7 @@ class ConfluentAdmin(AdminClient):
                 for p in partitions
             }
         except KafkaException as exc:
-            raise Unreachable(self.last_error or exc.args[0].str()) from None
+            raise self._unreachable(exc.args[0].str()) from None
         finally:
             consumer.close()
 
@@ -348,7 +484,7 @@ class ConfluentAdmin(AdminClient):
                 [CkTopicPartition(topic, p) for p in partitions], timeout=max(timeout_s, 0.1)
             )
         except KafkaException as exc:
-            raise Unreachable(self.last_error or exc.args[0].str()) from None
+            raise self._unreachable(exc.args[0].str()) from None
         finally:
             consumer.close()
         return {tp.partition: tp.offset if tp.offset >= 0 else None for tp in tps}
@@ -377,7 +513,7 @@ class ConfluentAdmin(AdminClient):
                     break
             return out
         except KafkaException as exc:
-            raise Unreachable(self.last_error or exc.args[0].str()) from None
+            raise self._unreachable(exc.args[0].str()) from None
         finally:
             consumer.close()
 

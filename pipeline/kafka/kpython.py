@@ -6,12 +6,15 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KpTopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import (
+    AuthorizationError,
     CommitFailedError,
     FencedInstanceIdError,
     IllegalGenerationError,
@@ -19,6 +22,7 @@ from kafka.errors import (
     KafkaTimeoutError,
     NoBrokersAvailable,
     RebalanceInProgressError,
+    SaslAuthenticationFailedError,
     UnknownMemberIdError,
 )
 from kafka.structs import OffsetAndMetadata
@@ -39,6 +43,7 @@ from pipeline.kafka.base import (
     heartbeat_interval_ms,
 )
 from pipeline.kafka.names import unreachable_hint
+from pipeline.kafka.security import PLAINTEXT, ClientSecurity, explain, not_authorized
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +59,25 @@ def _unreachable(bootstrap: str, exc: Exception) -> PipelineError:
     )
 
 
+def _connect(bootstrap: str, security: ClientSecurity) -> dict[str, Any]:
+    """Where and how every client of this backend connects (pipeline/kafka/security.py)."""
+    return {"bootstrap_servers": _servers(bootstrap), **security.kafka_python()}
+
+
+def _refused(bootstrap: str, security: ClientSecurity, what: str, exc: BaseException) -> PipelineError:
+    detail = f"{type(exc).__name__}: {exc}"
+    return explain(detail, bootstrap, security) or not_authorized(bootstrap, security, what, detail)
+
+
 class KafkaPythonProducer(ProducerClient):
-    def __init__(self, bootstrap: str, **options: Any) -> None:
+    def __init__(self, bootstrap: str, security: ClientSecurity = PLAINTEXT, **options: Any) -> None:
         self.bootstrap = bootstrap
+        self.security = security
+        self._refused: PipelineError | None = None
         self._pending = 0
         self._lock = threading.Lock()
         config: dict[str, Any] = {
-            "bootstrap_servers": _servers(bootstrap),
+            **_connect(bootstrap, security),
             "acks": "all",
             "retries": 2_147_483_647,
             # One request in flight per connection keeps per-partition order when a send is retried.
@@ -87,6 +104,11 @@ class KafkaPythonProducer(ProducerClient):
         def failed(exc: BaseException) -> None:
             with self._lock:
                 self._pending -= 1
+                if (
+                    isinstance(exc, AuthorizationError | SaslAuthenticationFailedError)
+                    and self._refused is None
+                ):
+                    self._refused = _refused(self.bootstrap, self.security, f"write topic {topic}", exc)
             on_delivery(f"{type(exc).__name__}: {exc}")
 
         with self._lock:
@@ -100,11 +122,14 @@ class KafkaPythonProducer(ProducerClient):
         future.add_errback(failed)
 
     def poll(self) -> None:
-        """Delivery reports arrive on the I/O thread; nothing to serve here."""
+        """Delivery reports arrive on the I/O thread; here only an ACL or login refusal ends the replay."""
+        if self._refused is not None:
+            raise self._refused
 
     def flush(self, timeout_s: float) -> int:
         with contextlib.suppress(KafkaTimeoutError):
             self._producer.flush(timeout=timeout_s)
+        self.poll()
         with self._lock:
             return self._pending
 
@@ -135,12 +160,16 @@ _LOST_MEMBERSHIP = (
 
 
 class KafkaPythonConsumer(ConsumerClient):
-    def __init__(self, bootstrap: str, group_id: str, topic: str, **options: Any) -> None:
+    def __init__(
+        self, bootstrap: str, group_id: str, topic: str, security: ClientSecurity = PLAINTEXT, **options: Any
+    ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
+        self.group_id = group_id
+        self.security = security
         session = int(options.pop("session_timeout_ms", 10_000))
         config: dict[str, Any] = {
-            "bootstrap_servers": _servers(bootstrap),
+            **_connect(bootstrap, security),
             "group_id": group_id,
             "enable_auto_commit": False,
             "auto_offset_reset": "earliest",
@@ -165,7 +194,15 @@ class KafkaPythonConsumer(ConsumerClient):
         return bool(self._consumer.assignment())
 
     def poll_batch(self, max_records: int, timeout_s: float) -> list[Message]:
-        polled = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        try:
+            polled = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        except (AuthorizationError, SaslAuthenticationFailedError) as exc:
+            what = (
+                f"use consumer group {self.group_id!r}"
+                if "Group" in type(exc).__name__
+                else f"read topic {self.topic}"
+            )
+            raise _refused(self.bootstrap, self.security, what, exc) from None
         out: list[Message] = []
         for tp, records in polled.items():
             out.extend(Message(tp.topic, tp.partition, r.offset, r.key, r.value) for r in records)
@@ -195,20 +232,39 @@ class KafkaPythonConsumer(ConsumerClient):
 _KAFKA_PYTHON_LOG = logging.getLogger("kafka")
 
 
+class _Keep(logging.Handler):
+    """Keeps the last lines kafka-python logs, whatever the logger's level lets through elsewhere."""
+
+    def __init__(self, lines: deque[str]) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
 class KafkaPythonAdmin(AdminClient):
-    def __init__(self, bootstrap: str, timeout_s: float) -> None:
+    def __init__(self, bootstrap: str, timeout_s: float, security: ClientSecurity = PLAINTEXT) -> None:
         self.bootstrap = bootstrap
+        self.security = security
         self.last_error = None
         self._timeout_ms = max(int(timeout_s * 1000), 1000)
         self._producer: KafkaProducer | None = None
         # kafka-python logs every failed connection attempt at ERROR; the callers' own one-line errors
         # say what failed, so its logs are quiet until close() (as librdkafka's are).
-        self._log_level = _KAFKA_PYTHON_LOG.level
-        _KAFKA_PYTHON_LOG.setLevel(logging.CRITICAL)
+        # kafka-python logs every failed connection attempt at ERROR, and says *why* a connection failed (a
+        # refused login, an untrusted certificate) only there: its lines are kept here for the one-line
+        # error and shown nowhere (as librdkafka's are not) until close().
+        self._log_state = (_KAFKA_PYTHON_LOG.level, _KAFKA_PYTHON_LOG.propagate)
+        _KAFKA_PYTHON_LOG.setLevel(logging.INFO)
+        _KAFKA_PYTHON_LOG.propagate = False
+        self._lines: deque[str] = deque(maxlen=50)
+        self._capture = _Keep(self._lines)
+        _KAFKA_PYTHON_LOG.addHandler(self._capture)
         try:
             # No group: metadata and the assigned read-back only.
             self._consumer = KafkaConsumer(
-                bootstrap_servers=_servers(bootstrap),
+                **_connect(bootstrap, security),
                 group_id=None,
                 enable_auto_commit=False,
                 allow_auto_create_topics=False,
@@ -216,9 +272,46 @@ class KafkaPythonAdmin(AdminClient):
                 api_version_auto_timeout_ms=self._timeout_ms,
                 request_timeout_ms=self._timeout_ms,
             )
-        except NoBrokersAvailable as exc:
-            _KAFKA_PYTHON_LOG.setLevel(self._log_level)
-            raise Unreachable(f"{type(exc).__name__}: no broker answered") from None
+            # A bounded first metadata request: after a refused login kafka-python waits for ever.
+            self._bounded(self._consumer.topics, timeout_s)
+        except Unreachable:
+            self._quiet_close()
+            raise
+        except (NoBrokersAvailable, KafkaError, OSError) as exc:  # OSError: ssl.SSLError and the like
+            self._quiet_close()
+            raise self._unreachable(f"{type(exc).__name__}: {exc}") from None
+
+    def _bounded(self, call: Callable[[], object], timeout_s: float) -> object:
+        result: list[object] = []
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                result.append(call())
+            except BaseException as exc:
+                failure.append(exc)
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        worker.join(max(timeout_s, 0.1))
+        if worker.is_alive():
+            raise self._unreachable(f"no answer within {timeout_s:g} s")
+        if failure:
+            raise failure[0]
+        return result[0]
+
+    def _unreachable(self, reason: str) -> Unreachable:
+        failures = [t for t in self._lines if any(w in t for w in ("rror", "fail", "Clos", "isconnect"))]
+        for words in (("uthentication", "ertificate", "SSL"), ("isconnect", "Clos")):
+            for text in reversed(failures):
+                if any(w in text for w in words):
+                    return Unreachable(text)
+        return Unreachable(reason)
+
+    def _quiet_close(self) -> None:
+        _KAFKA_PYTHON_LOG.removeHandler(self._capture)
+        _KAFKA_PYTHON_LOG.setLevel(self._log_state[0])
+        _KAFKA_PYTHON_LOG.propagate = self._log_state[1]
 
     def partitions(self, topic: str, timeout_s: float) -> int:
         try:
@@ -233,7 +326,7 @@ class KafkaPythonAdmin(AdminClient):
         ms = max(int(timeout_s * 1000), 1000)
         try:
             admin = KafkaAdminClient(
-                bootstrap_servers=_servers(self.bootstrap),
+                **_connect(self.bootstrap, self.security),
                 api_version_auto_timeout_ms=ms,
                 request_timeout_ms=ms,
             )
@@ -254,7 +347,7 @@ class KafkaPythonAdmin(AdminClient):
         try:
             if self._producer is None:
                 self._producer = KafkaProducer(
-                    bootstrap_servers=_servers(self.bootstrap),
+                    **_connect(self.bootstrap, self.security),
                     acks="all",
                     retries=2_147_483_647,
                     max_in_flight_requests_per_connection=1,
@@ -337,7 +430,7 @@ class KafkaPythonAdmin(AdminClient):
             return {}
         try:  # a member of `group` that never subscribes: it reads the group's offsets, never joins
             reader = KafkaConsumer(
-                bootstrap_servers=_servers(self.bootstrap),
+                **_connect(self.bootstrap, self.security),
                 group_id=group,
                 enable_auto_commit=False,
                 api_version_auto_timeout_ms=self._timeout_ms,
@@ -386,4 +479,4 @@ class KafkaPythonAdmin(AdminClient):
                 self._producer.close(timeout=1)
             self._consumer.close(autocommit=False)
         finally:
-            _KAFKA_PYTHON_LOG.setLevel(self._log_level)
+            self._quiet_close()

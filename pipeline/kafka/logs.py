@@ -1,8 +1,10 @@
 """Keeping librdkafka's own logging from flooding the terminal.
 
 librdkafka logs every failed connection attempt (many per second while a broker is down). Its log
-lines go to a logger that shows only critical messages unless `-v` is given; the user-facing signal
-is the error callback, which reports each distinct error at most once per interval.
+lines go to a logger that shows nothing by default, not even its FATAL lines: the command ends with one
+`stockpipe: error:` line saying the same (e.g. an ACL that refuses the producer). `-vv` shows them all.
+The user-facing signal while running is the error callback, which reports each distinct error at most
+once per interval.
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ import logging
 import time
 
 LIBRDKAFKA = logging.getLogger("pipeline.kafka.librdkafka")
-LIBRDKAFKA.setLevel(logging.CRITICAL)
+LIBRDKAFKA.setLevel(logging.CRITICAL + 1)
+#: kafka-python's own logger, kept as quiet for the same reason.
+KAFKA_PYTHON = logging.getLogger("kafka")
+KAFKA_PYTHON.setLevel(logging.CRITICAL + 1)
 
 
 class ErrorReporter:

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +43,7 @@ class KafkaNode:
     controller_port: int
     root: Path
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    external_port: int | None = None  # the SASL_SSL listener, when the cluster has one
 
     @property
     def address(self) -> str:
@@ -68,6 +69,21 @@ class KafkaNode:
         return self.proc is not None and self.proc.poll() is None
 
 
+@dataclass(frozen=True)
+class SecureListener:
+    """A SASL_SSL listener (EXTERNAL) beside the PLAINTEXT one, with the standard authorizer.
+
+    `keystore` gives each node's PEM file (PKCS#8 private key + certificate chain). The PLAINTEXT
+    listener stays for the brokers themselves and for setting up users and ACLs (its principal,
+    ANONYMOUS, is a super user, as is `admin`): a cluster for tests on 127.0.0.1, not a template for
+    production (roles/kafka secures every listener).
+    """
+
+    keystore: Callable[[KafkaNode], Path]
+    mechanism: str = "SCRAM-SHA-512"
+    super_users: tuple[str, ...] = ("User:ANONYMOUS", "User:admin")
+
+
 class KafkaCluster:
     """N KRaft nodes (broker + controller each) of the distribution at `home`, under `workdir`.
 
@@ -86,6 +102,7 @@ class KafkaCluster:
         ports: Iterable[tuple[int, int]] | None = None,
         cluster_id: str | None = None,
         die_with_parent: bool = False,
+        secure: SecureListener | None = None,
     ) -> None:
         """`nodes` (default 1) nodes on free ports, or one node per (client, controller) port in `ports`."""
         pairs = list(ports) if ports is not None else []
@@ -100,15 +117,28 @@ class KafkaCluster:
         self.cluster_id = cluster_id or _cluster_id()
         # Tests and benchmarks: a broker must not outlive a killed runner. `local up` keeps its broker.
         self.die_with_parent = die_with_parent
+        self.secure = secure
         pairs = pairs or [(free_port(host), free_port(host)) for _ in range(count)]
         self.nodes = [
-            KafkaNode(i + 1, host, port, cport, workdir / f"node-{i + 1}")
+            KafkaNode(
+                i + 1,
+                host,
+                port,
+                cport,
+                workdir / f"node-{i + 1}",
+                external_port=free_port(host) if secure else None,
+            )
             for i, (port, cport) in enumerate(pairs)
         ]
 
     @property
     def bootstrap(self) -> str:
         return ",".join(n.address for n in self.nodes)
+
+    @property
+    def secure_bootstrap(self) -> str:
+        """The SASL_SSL listeners (a cluster made with `secure`)."""
+        return ",".join(f"{n.host}:{n.external_port}" for n in self.nodes if n.external_port)
 
     @property
     def replication_factor(self) -> int:
@@ -142,7 +172,29 @@ class KafkaCluster:
             "share.coordinator.state.topic.replication.factor": rf,
             "share.coordinator.state.topic.min.isr": isr,
             **LOCAL_DEFAULTS,
+            **self._secure_properties(node),
             **self.overrides,
+        }
+
+    def _secure_properties(self, node: KafkaNode) -> dict[str, str]:
+        if self.secure is None:
+            return {}
+        mech = self.secure.mechanism.lower()
+        plain = f"PLAINTEXT://{node.host}:{node.port}"
+        external = f"EXTERNAL://{node.host}:{node.external_port}"
+        return {
+            "listeners": f"{plain},{external},CONTROLLER://{node.host}:{node.controller_port}",
+            "advertised.listeners": f"{plain},{external}",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,EXTERNAL:SASL_SSL",
+            "sasl.enabled.mechanisms": self.secure.mechanism,
+            f"listener.name.external.{mech}.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            ),
+            "listener.name.external.ssl.keystore.type": "PEM",
+            "listener.name.external.ssl.keystore.location": str(self.secure.keystore(node)),
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": ";".join(self.secure.super_users),
+            "allow.everyone.if.no.acl.found": "false",
         }
 
     def _env(self, node: KafkaNode | None) -> dict[str, str]:

@@ -25,6 +25,7 @@ from pipeline.config import Settings
 from pipeline.errors import PipelineError
 from pipeline.kafka import BrokerInfo, Unreachable, make_admin
 from pipeline.kafka.names import unreachable_hint
+from pipeline.kafka.security import client_security
 from pipeline.ops.services import UnitState, local_units
 from pipeline.status import STALE_AFTER_S, read_status, status_path
 
@@ -77,7 +78,7 @@ def kafka_status(settings: Settings, timeout_s: float = 5.0, group: str | None =
     group = group or settings.group_id
     st = KafkaStatus(settings.bootstrap, settings.topic, group)
     try:
-        admin = make_admin(settings.client, settings.bootstrap, timeout_s)
+        admin = make_admin(settings.client, settings.bootstrap, timeout_s, client_security(settings))
     except Unreachable as exc:
         st.error = (
             f"cannot reach Kafka at {settings.bootstrap} ({exc}); {unreachable_hint(settings.bootstrap)}"

@@ -9,6 +9,7 @@ from pathlib import Path
 from pipeline.config import Settings
 from pipeline.errors import PipelineError
 from pipeline.kafka import make_producer
+from pipeline.kafka.security import client_security
 from pipeline.kafka.topics import ensure_topic
 from pipeline.produce.checkpoint import Checkpoint, source_fingerprint
 from pipeline.produce.pacing import make_pacer
@@ -85,8 +86,11 @@ def run_produce(
             checkpoint.save()  # fail now, not after the replay, when the path is unwritable
     elif resume:
         raise PipelineError("--resume needs a checkpoint", "pass --checkpoint PATH or use the default one")
-    ensure_topic(settings.bootstrap, settings.topic, partitions, client=settings.client)
-    producer = make_producer(settings.client, settings.bootstrap, **(producer_options or {}))
+    security = client_security(settings)  # a password file or parameter that cannot be read fails now
+    ensure_topic(settings.bootstrap, settings.topic, partitions, client=settings.client, security=security)
+    producer = make_producer(
+        settings.client, settings.bootstrap, security=security, **(producer_options or {})
+    )
     total = sources.estimate_rows() if show_progress else None
     try:
         with ProgressReporter(f"produce {settings.topic}", total, enabled=show_progress) as progress:

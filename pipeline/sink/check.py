@@ -22,6 +22,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from pipeline.errors import PipelineError
+from pipeline.kafka import Unreachable
+from pipeline.kafka.security import PLAINTEXT, ClientSecurity
+from pipeline.kafka.topics import open_admin
 from pipeline.lake import Lake
 from pipeline.layout import extension_of, parse_object_name
 from pipeline.sink.encode import EXTENT_KEYS, object_extent
@@ -163,30 +166,32 @@ def _without(a: int, b: int, poison: set[int]) -> list[tuple[int, int]]:
 
 
 def check_lake(
-    bootstrap: str, topic: str, group: str, lake: Lake, table: str, dead_letters: Path
+    bootstrap: str,
+    topic: str,
+    group: str,
+    lake: Lake,
+    table: str,
+    dead_letters: Path,
+    client: str = "confluent",
+    security: ClientSecurity = PLAINTEXT,
 ) -> CheckReport:
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    admin = open_admin(bootstrap, 10, client, security)
     try:
-        try:
-            meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
-            if meta is None or meta.error is not None or not meta.partitions:
-                raise PipelineError(f"topic {topic!r} does not exist on {bootstrap}", "fix --topic")
-            tps = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
-            committed = {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=10)}
-            retained = {tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[0] for tp in tps}
-        except KafkaException as exc:
-            raise PipelineError(
-                f"cannot read group {group!r} of topic {topic!r} from {bootstrap} ({exc.args[0].str()})",
-                "check --bootstrap and that the brokers are up",
-            ) from None
+        offsets = admin.offsets(topic, 10)
+        if not offsets:
+            raise PipelineError(f"topic {topic!r} does not exist on {bootstrap}", "fix --topic")
+        committed = admin.committed(group, topic, 10)
+    except Unreachable as exc:
+        raise PipelineError(
+            f"cannot read group {group!r} of topic {topic!r} from {bootstrap} ({exc})",
+            "check --bootstrap and that the brokers are up",
+        ) from None
     finally:
-        consumer.close()
+        admin.close()
     extents = object_extents(lake, table, topic)
     poison = dead_letter_offsets(dead_letters, topic)
     checks = [
-        compare(p, extents.get(p, []), c if c >= 0 else None, retained[p], poison.get(p, set()))
-        for p, c in sorted(committed.items())
+        compare(p, extents.get(p, []), committed.get(p), first, poison.get(p, set()))
+        for p, (first, _end) in sorted(offsets.items())
     ]
     return CheckReport(topic, group, checks)

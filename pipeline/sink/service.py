@@ -9,6 +9,7 @@ from pathlib import Path
 from pipeline.config import Settings
 from pipeline.errors import PipelineError
 from pipeline.kafka import make_consumer
+from pipeline.kafka.security import client_security
 from pipeline.kafka.topics import topic_partitions
 from pipeline.lake import open_lake
 from pipeline.layout import object_boundaries
@@ -52,7 +53,8 @@ def run_sink(
     dead_letters.check_writable()
     lake = open_lake(settings.lake, settings.aws_endpoint_url, settings.region)
     lake.check_writable()  # a bad bucket or an unwritable path fails now, before consuming
-    count = topic_partitions(settings.bootstrap, settings.topic, client=settings.client)
+    security = client_security(settings)
+    count = topic_partitions(settings.bootstrap, settings.topic, client=settings.client, security=security)
     if count == 0:
         raise PipelineError(
             f"topic {settings.topic!r} does not exist on {settings.bootstrap}",
@@ -77,6 +79,7 @@ def run_sink(
         settings.bootstrap,
         settings.group_id,
         settings.topic,
+        security=security,
         **{**group_timers, **(consumer_options or {})},
     )
     options = SinkOptions(
