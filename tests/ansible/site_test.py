@@ -10,12 +10,17 @@
   <public host>:9092, a KafkaConsumer on the same topic) works unchanged against the brokers.
 - restart: a configuration change (the sink's batch age in stockpipe.toml) restarts the services; the
   producer resumes from its checkpoint, so the lake still holds every row exactly once.
+
+The pipeline host installs a wheel built from a snapshot of the package sources taken by `converge`
+(pipeline_source_dir): the checkout may change while the phases run (other work in the same tree),
+and a changed source is a changed input, which the idempotence phase would rightly report.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 import threading
 import time
@@ -30,6 +35,7 @@ STOCKPIPE = "/opt/stockpipe/venv/bin/stockpipe"
 # Run a command as the services do: the pipeline user with the services' environment file.
 AS_SERVICE = "sudo -u stockpipe env $(grep -v '^#' /etc/stockpipe/environment | xargs)"
 TUTORIAL_TOPIC = "demo_test"
+SOURCE = ARTIFACTS / "site-source"
 
 
 def pipeline_host() -> str:
@@ -51,6 +57,8 @@ def playbook(log_name: str, *extra: str) -> tuple[dict[str, int], str]:
         "site.yml",
         "-e",
         f"@{EXTRA_VARS}",
+        "-e",
+        f"pipeline_source_dir={SOURCE}",
         *extra,
     ]
     run = run_ansible(cmd, log, cwd=REPO)
@@ -92,7 +100,19 @@ def wait_for_rows(expected: int, deadline_s: float) -> dict[str, object]:
     raise Failed(f"SQL counted {last} rows of the sample after {deadline_s:.0f} s, expected {expected}")
 
 
+def snapshot_sources() -> None:
+    """What the pipeline role builds its wheel from (roles/pipeline/files/build_wheelhouse.py SOURCES)."""
+    shutil.rmtree(SOURCE, ignore_errors=True)
+    SOURCE.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, SOURCE / name)
+    shutil.copytree(
+        REPO / "pipeline", SOURCE / "pipeline", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
+
+
 def converge() -> None:
+    snapshot_sources()
     _changed, output = playbook("converge")
     # The smoke stage's last task prints `stockpipe canary find`'s result (YAML callback: "found: 1").
     shown = output.split("TASK [Show how long the canary took to reach SQL]")[-1]
