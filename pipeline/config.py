@@ -37,6 +37,7 @@ class ProducerSettings:
     rate: str | None = None  # records per time unit: "500/s", "30/min"
     speed: float | None = None  # trading days of data per wall-clock second
     partitions: int = 3  # partitions of the topic when the producer has to create it
+    metrics: str = ""  # HOST:PORT of its Prometheus /metrics; empty = off (pipeline/metrics.py)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class SinkSettings:
     batch_age: float = 10.0  # seconds
     session_timeout_ms: int = 10_000
     max_poll_interval_ms: int = 300_000
+    metrics: str = ""  # HOST:PORT of its Prometheus /metrics; empty = off (pipeline/metrics.py)
 
 
 #: Each section's fields and the Python type a file or the environment must give for it.

@@ -31,6 +31,9 @@ class OnePollConsumer:
     def assigned(self) -> bool:
         return True
 
+    def lag(self) -> dict[int, int]:
+        return {}
+
     def commit(self, offsets: dict) -> None:
         if self.reject:
             raise CommitRejected("commit refused: Broker: Specified group generation id is not valid")

@@ -196,6 +196,11 @@ class ConsumerClient(ABC):
     def assigned(self) -> bool:
         """True once the group has given this member at least one partition."""
 
+    def lag(self) -> dict[int, int]:
+        """Records between this member's position and the end of each assigned partition, from what the
+        client already knows (no broker round trip); empty when it cannot tell."""
+        return {}
+
     @abstractmethod
     def commit(self, offsets: dict[TopicPartition, int]) -> None:
         """Synchronously commit: `offsets[tp]` is the next offset to read (last written + 1).

@@ -279,6 +279,17 @@ class ConfluentConsumer(ConsumerClient):
             raise self._refused
         return out
 
+    def lag(self) -> dict[int, int]:
+        out: dict[int, int] = {}
+        try:
+            for tp in self._consumer.position(self._consumer.assignment()):
+                _low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+                if tp.offset >= 0 and high >= 0:
+                    out[tp.partition] = max(high - tp.offset, 0)
+        except KafkaException:
+            return {}
+        return out
+
     def commit(self, offsets: dict[TopicPartition, int]) -> None:
         if not offsets:
             return

@@ -208,6 +208,18 @@ class KafkaPythonConsumer(ConsumerClient):
             out.extend(Message(tp.topic, tp.partition, r.offset, r.key, r.value) for r in records)
         return out
 
+    def lag(self) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)  # from the last fetch response: no round trip
+            try:
+                position = self._consumer.position(tp, timeout_ms=0)
+            except (KafkaError, TypeError):
+                continue
+            if high is not None and position is not None:
+                out[tp.partition] = max(high - position, 0)
+        return out
+
     def commit(self, offsets: dict[TopicPartition, int]) -> None:
         if not offsets:
             return

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from pipeline.kafka import DeliveryReports, ProducerClient
+from pipeline.metrics import Metrics, ReportCounter
 from pipeline.produce.checkpoint import Checkpoint
 from pipeline.produce.pacing import Pacer
 from pipeline.progress import ProgressReporter
@@ -72,6 +73,7 @@ def replay(
     flush_timeout_s: float = 120.0,
     checkpoint: Checkpoint | None = None,
     status: StatusWriter | None = None,
+    metrics: Metrics | None = None,
 ) -> ReplayReport:
     """Send every record (until `stop` is set), then wait for all delivery reports up to the timeout.
 
@@ -80,6 +82,19 @@ def replay(
     after the final flush.
     """
     run = _Replay(producer, topic, pacer, progress, stop, checkpoint, status)
+    if metrics is not None:  # read when Prometheus scrapes, never on the send path
+        metrics.add(
+            counters=[
+                ReportCounter("records_sent", "Records handed to the Kafka client.", lambda: run.report.sent),
+                ReportCounter(
+                    "records_delivered", "Records acknowledged (acks=all).", lambda: run.tracker.delivered
+                ),
+                ReportCounter("records_failed", "Records whose delivery failed.", lambda: run.tracker.failed),
+                ReportCounter(
+                    "records_skipped", "Records an earlier run delivered.", lambda: run.report.skipped
+                ),
+            ]
+        )
     # Every record in flight holds a small callback object for its delivery report (up to the
     # client's queue bound, 200,000). The cyclic garbage collector would walk them all on each full
     # collection, again and again as the replay runs; the loop creates no reference cycles, so the

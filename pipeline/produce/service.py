@@ -11,6 +11,7 @@ from pipeline.errors import PipelineError
 from pipeline.kafka import make_producer
 from pipeline.kafka.security import client_security
 from pipeline.kafka.topics import ensure_topic
+from pipeline.metrics import Metrics, ReportCounter
 from pipeline.produce.checkpoint import Checkpoint, source_fingerprint
 from pipeline.produce.pacing import make_pacer
 from pipeline.produce.replay import ReplayReport, replay
@@ -95,6 +96,18 @@ def run_produce(
     try:
         with ProgressReporter(f"produce {settings.topic}", total, enabled=show_progress) as progress:
             status = StatusWriter(settings.state_dir, "producer", settings.topic)
+            metrics = Metrics("stockpipe_producer")
+            metrics.add(
+                counters=[
+                    ReportCounter(
+                        "rows_read", "Data lines read from the source.", lambda: sources.counts.rows_read
+                    ),
+                    ReportCounter(
+                        "rows_rejected", "Rows and files rejected (reported).", lambda: rejects.total
+                    ),
+                ]
+            )
+            metrics.serve(settings.producer.metrics)
             report = replay(
                 sources.batches(),
                 producer,
@@ -104,7 +117,9 @@ def run_produce(
                 stop,
                 checkpoint=checkpoint,
                 status=status,
+                metrics=metrics,
             )
+            metrics.close()
     finally:
         producer.close()
         rejects.close()

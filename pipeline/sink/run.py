@@ -16,8 +16,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
+
+from prometheus_client import Histogram
 
 from pipeline.errors import CommitRejected, Unavailable
 from pipeline.kafka import ConsumerClient, TopicPartition
@@ -60,6 +62,10 @@ class SinkReport:
     commits_rejected: int = 0  # commits refused because the group had moved the partition on
     elapsed_s: float = 0.0
     last_object: str | None = None
+    bytes_written: int = 0
+    lake_retries: int = 0  # attempts that found the lake unavailable
+    last_object_at: float | None = None  # wall-clock time of the last object written (or adopted)
+    lag: dict[int, int] = field(default_factory=dict)  # records behind the end of each assigned partition
 
 
 class Sink:
@@ -73,8 +79,11 @@ class Sink:
         progress: ProgressReporter,
         status: StatusWriter | None = None,
         boundaries: dict[TopicPartition, set[int]] | None = None,
+        write_seconds: Histogram | None = None,
     ) -> None:
         self.consumer = consumer
+        self.write_seconds = write_seconds  # Prometheus (pipeline/metrics.py): seconds per object written
+        self._lag_at = 0.0
         self.lake = lake
         self.dead_letters = dead_letters
         self.options = options
@@ -113,6 +122,9 @@ class Sink:
                     # The whole poll at once: one decode, then batching by runs (see batcher.py).
                     self._flush(self.batcher.add_poll(messages, decode_messages(messages)))
                 self._flush(self.batcher.expired())
+                if now - self._lag_at >= 1.0:  # for the metrics: cheap, from the client's last fetches
+                    self._lag_at = now
+                    self.report.lag = self.consumer.lag()
                 if self.status is not None:
                     self.status.update_from(self.report)  # at most once a second
                 if opts.max_records is not None and self._handled + self._open_size() >= opts.max_records:
@@ -147,14 +159,19 @@ class Sink:
                     self.options.fmt,
                 )
                 data = encode(part.table(), self.options.fmt, (part.first_offset, part.last_offset))
+                started = time.monotonic()
                 created = self._with_retry(key, lambda k=key, d=data: self.lake.create(k, d), stopping)
+                if self.write_seconds is not None and created is not None:
+                    self.write_seconds.observe(time.monotonic() - started)
                 if created is None:
                     self._gave_up = True  # stopped while the lake was down: nothing committed, nothing lost
                     return
                 if created:
                     self.report.objects_written += 1
                     self.report.rows_written += part.rows
+                    self.report.bytes_written += len(data)
                     self.report.last_object = key
+                    self.report.last_object_at = time.time()
                     break
                 # Another writer (a sink that owned this partition meanwhile, or an earlier run that died
                 # before its commit) made this object: it stays as it is, and what it covers is done.
@@ -165,6 +182,7 @@ class Sink:
                 extent = object_extent(existing, self.options.fmt)
                 self._covered[tp] = max(self._covered.get(tp, -1), extent)
                 self.report.adopted += 1
+                self.report.last_object_at = time.time()
                 print(
                     f"sink: {key} already exists (another sink or an earlier run wrote it); keeping it and "
                     f"continuing after its last offset {extent}",
@@ -199,6 +217,7 @@ class Sink:
             try:
                 return call()
             except Unavailable as exc:
+                self.report.lake_retries += 1
                 if time.monotonic() >= deadline:
                     print(
                         f"sink: giving up on {key} while stopping; its rows stay uncommitted and will be "

@@ -13,6 +13,7 @@ from pipeline.kafka.security import client_security
 from pipeline.kafka.topics import topic_partitions
 from pipeline.lake import open_lake
 from pipeline.layout import object_boundaries
+from pipeline.metrics import Metrics, ReportCounter, ReportGauge, since
 from pipeline.progress import ProgressReporter
 from pipeline.sink.deadletter import DeadLetters
 from pipeline.sink.run import Sink, SinkOptions, SinkReport
@@ -94,7 +95,54 @@ def run_sink(
     try:
         with ProgressReporter(f"sink {settings.topic}", max_records, enabled=show_progress) as progress:
             status = StatusWriter(settings.state_dir, "sink", settings.topic)
-            report = Sink(consumer, lake, dead_letters, options, stop, progress, status, boundaries).run()
+            metrics = Metrics("stockpipe_sink")
+            write_seconds = metrics.histogram(
+                "object_write_seconds",
+                "Seconds to write one object to the lake, retries included.",
+                (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+            )
+            sink = Sink(
+                consumer, lake, dead_letters, options, stop, progress, status, boundaries, write_seconds
+            )
+            _sink_metrics(metrics, sink.report)
+            metrics.serve(settings.sink.metrics)
+            try:
+                report = sink.run()
+            finally:
+                metrics.close()
     finally:
         consumer.close()
     return SinkResult(report, lake.url, dead_letters.path)
+
+
+def _sink_metrics(metrics: Metrics, r: SinkReport) -> None:
+    """The sink's counters and gauges, read from its report when Prometheus scrapes."""
+    metrics.add(
+        counters=[
+            ReportCounter("records_consumed", "Records read from the topic.", lambda: r.consumed),
+            ReportCounter("rows_written", "Rows written to lake objects.", lambda: r.rows_written),
+            ReportCounter("objects_written", "Objects written to the lake.", lambda: r.objects_written),
+            ReportCounter("bytes_written", "Bytes written to the lake.", lambda: r.bytes_written),
+            ReportCounter("objects_adopted", "Objects found already written and kept.", lambda: r.adopted),
+            ReportCounter("dead_letters", "Records set aside as poison.", lambda: r.poison),
+            ReportCounter(
+                "lake_retries", "Write attempts that found the lake unavailable.", lambda: r.lake_retries
+            ),
+            ReportCounter(
+                "commits_rejected", "Commits the group refused (partition moved).", lambda: r.commits_rejected
+            ),
+        ],
+        gauges=[
+            ReportGauge(
+                "consumer_lag",
+                "Records behind the end of each assigned partition.",
+                lambda: r.lag,
+                "partition",
+            ),
+            ReportGauge(
+                "seconds_since_last_object",
+                "Seconds since the last object was written.",
+                lambda: since(r.last_object_at),
+            ),
+        ],
+    )
