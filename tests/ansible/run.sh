@@ -18,6 +18,13 @@ cd "$REPO"
 if [ $# -gt 0 ]; then SCENARIOS=("$@"); else SCENARIOS=(kraft zookeeper site); fi
 export RUN_DIR="${RUN_DIR:-/run/stockpipe-hosts}"
 ARTIFACTS="$REPO/test-artifacts/ansible"
+# The hosts, the bridge and the artifacts are per machine: a second run waits for the first instead of
+# tearing its hosts down under it.
+exec 9>"${STOCKPIPE_LAB_LOCK:-/tmp/stockpipe-lab.lock}"
+if ! flock -n 9; then
+  echo "another lab or role test run holds ${STOCKPIPE_LAB_LOCK:-/tmp/stockpipe-lab.lock}; waiting for it to end"
+  flock 9
+fi
 BRIDGE_ADDR=10.77.0.1
 S3_PORT=9000
 HTTP_PORT=8000
