@@ -19,11 +19,11 @@ if [ $# -gt 0 ]; then SCENARIOS=("$@"); else SCENARIOS=(kraft zookeeper site); f
 export RUN_DIR="${RUN_DIR:-/run/stockpipe-hosts}"
 ARTIFACTS="$REPO/test-artifacts/ansible"
 # The hosts, the bridge and the artifacts are per machine: a second run waits for the first instead of
-# tearing its hosts down under it.
-exec 9>"${STOCKPIPE_LAB_LOCK:-/tmp/stockpipe-lab.lock}"
-if ! flock -n 9; then
-  echo "another lab or role test run holds ${STOCKPIPE_LAB_LOCK:-/tmp/stockpipe-lab.lock}; waiting for it to end"
-  flock 9
+# tearing its hosts down under it. flock -o: only flock holds the lock, never a host or server left behind.
+LAB_LOCK="${STOCKPIPE_LAB_LOCK:-/tmp/stockpipe-lab.lock}"
+if [ -z "${STOCKPIPE_LAB_LOCKED:-}" ]; then
+  flock -n "$LAB_LOCK" true || echo "another lab or role test run holds $LAB_LOCK; waiting for it to end"
+  STOCKPIPE_LAB_LOCKED=1 exec flock -o "$LAB_LOCK" bash "$HERE/run.sh" "$@"
 fi
 BRIDGE_ADDR=10.77.0.1
 S3_PORT=9000
