@@ -11,17 +11,23 @@ real broker the role tests run, so the first converge includes three JVM broker 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import statistics
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from common import BIN, REPO, Row
 
 RUN_DIR = Path(os.environ.get("RUN_DIR", "/run/stockpipe-hosts"))
+#: The lab's hosts, bridge and ports are per machine; tests/ansible/run.sh takes the same lock.
+LAB_LOCK = Path(os.environ.get("STOCKPIPE_LAB_LOCK", "/tmp/stockpipe-lab.lock"))
 KAFKA_VERSION = "4.1.0"
 RECAP = re.compile(
     r"^(?P<host>[\w.-]+)\s*:\s*ok=\d+\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unr>\d+)\s+failed=(?P<failed>\d+)"
@@ -62,10 +68,38 @@ def _playbook(log: Path, *args: str) -> tuple[float, dict[str, int]]:
     return elapsed, changed
 
 
+@contextlib.contextmanager
+def lab_lock() -> Iterator[None]:
+    """Hold the lab lock, waiting for a role-test run or another bench that holds it.
+
+    Only this process holds it (the descriptor is not inherited), like run.sh's `flock -o`: a host or
+    server the lab leaves behind never keeps it.
+    """
+    with LAB_LOCK.open("a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(
+                f"another lab or role test run holds {LAB_LOCK}; waiting for it to end",
+                file=sys.stderr,
+                flush=True,
+            )
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def section_ansible(b: Any) -> None:
     if os.uname().sysname != "Linux" or os.geteuid() != 0:
         _skip(b, "needs Linux and root for the lab hosts (sudo make bench)")
         return
+    with lab_lock():
+        _converge(b)
+
+
+def _converge(b: Any) -> None:
     if (RUN_DIR / "hosts.txt").exists():
         _skip(b, f"a lab or role test is running ({RUN_DIR}); stop it (make lab-down) and rerun")
         return
