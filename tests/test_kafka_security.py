@@ -1,5 +1,6 @@
 """The pipeline's clients on a secured listener: SASL_SSL with SCRAM-SHA-512, a private CA, the standard
-authorizer and least-privilege ACLs (producer: write the topic; sink: read the topic with its group).
+authorizer and the least-privilege ACLs of pipeline/kafka/acls.py (the `secured` fixture of
+tests/fixtures_secure.py).
 
 Real Kafka on 127.0.0.1 (pipeline/local/kafka.py SecureListener); both client libraries. Checked: rows
 flow end to end as the two principals; anonymous clients, wrong passwords and untrusted CAs are refused
@@ -10,104 +11,18 @@ ACLs, is tested on the lab hosts.)
 
 from __future__ import annotations
 
-import secrets
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import (
-    AclBinding,
-    AclOperation,
-    AclPermissionType,
-    AdminClient,
-    NewTopic,
-    ResourcePatternType,
-    ResourceType,
-    ScramCredentialInfo,
-    ScramMechanism,
-    UserScramCredentialUpsertion,
-)
 from fixtures_faults import cli, cli_env, lake_counts, spawn_cli, wait_until
-from fixtures_kafka import start_cluster
-from tls import make_ca
-
-from pipeline.local.kafka import KafkaCluster, SecureListener
+from fixtures_secure import SECURE_GROUP as GROUP
+from fixtures_secure import SECURE_TOPIC as TOPIC
+from fixtures_secure import Secured
 
 pytestmark = pytest.mark.integration
 
-TOPIC = "secure-prices"
-GROUP = "secure-sink"
 CLIENTS = ["confluent", "kafka-python"]
-
-
-@dataclass(frozen=True)
-class Secured:
-    cluster: KafkaCluster
-    ca: Path
-    other_ca: Path
-    passwords: dict[str, Path]  # user -> password file (0600)
-
-    def password(self, user: str) -> str:
-        return self.passwords[user].read_text().strip()
-
-    def env(self, state: Path, user: str, client: str = "confluent", **extra: str) -> dict[str, str]:
-        """A stockpipe command's environment as `user`: the password from a file, never an argument."""
-        settings = {
-            "STOCKPIPE_BOOTSTRAP": self.cluster.secure_bootstrap,
-            "STOCKPIPE_TOPIC": TOPIC,
-            "STOCKPIPE_CLIENT": client,
-            "STOCKPIPE_SECURITY_PROTOCOL": "SASL_SSL",
-            "STOCKPIPE_SASL_MECHANISM": "SCRAM-SHA-512",
-            "STOCKPIPE_SASL_USERNAME": user,
-            "STOCKPIPE_SASL_PASSWORD_FILE": str(self.passwords[user]),
-            "STOCKPIPE_SSL_CA_FILE": str(self.ca),
-        }
-        return cli_env(state, **(settings | extra))
-
-
-def _acl(user: str, kind: ResourceType, name: str, op: AclOperation) -> AclBinding:
-    return AclBinding(
-        kind, name, ResourcePatternType.LITERAL, f"User:{user}", "*", op, AclPermissionType.ALLOW
-    )
-
-
-@pytest.fixture(scope="module")
-def secured(kafka_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
-    work = tmp_path_factory.mktemp("secure-kafka")
-    ca = make_ca(work / "pki")
-    other = make_ca(work / "other-pki", "someone else's CA")
-    keystore = ca.server(work / "pki", "node-1", ["127.0.0.1", "localhost"])
-    cluster = start_cluster(
-        kafka_home, work / "kafka", nodes=1, secure=SecureListener(lambda _node: keystore)
-    )
-    passwords: dict[str, Path] = {}
-    for user in ("admin", "producer", "sink"):
-        path = work / f"{user}.password"
-        path.write_text(secrets.token_urlsafe(24) + "\n")
-        path.chmod(0o600)
-        passwords[user] = path
-    # Set up through the PLAINTEXT listener, whose principal is a super user (test cluster only).
-    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
-    info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
-    upserts = [
-        UserScramCredentialUpsertion(u, info, p.read_text().strip().encode()) for u, p in passwords.items()
-    ]
-    for future in admin.alter_user_scram_credentials(upserts).values():
-        future.result(30)
-    admin.create_topics([NewTopic(TOPIC, 3, 1)])[TOPIC].result(30)
-    acls = [
-        _acl("producer", ResourceType.TOPIC, TOPIC, AclOperation.WRITE),
-        _acl("producer", ResourceType.TOPIC, TOPIC, AclOperation.DESCRIBE),
-        _acl("sink", ResourceType.TOPIC, TOPIC, AclOperation.READ),
-        _acl("sink", ResourceType.TOPIC, TOPIC, AclOperation.DESCRIBE),
-        _acl("sink", ResourceType.GROUP, GROUP, AclOperation.READ),
-    ]
-    for future in admin.create_acls(acls).values():
-        future.result(30)
-    yield Secured(cluster, ca.pem, other.pem, passwords)
-    cluster.close()
 
 
 def _source(tmp_path: Path, rows: int) -> tuple[Path, int]:
@@ -200,7 +115,7 @@ def test_each_principal_can_do_its_job_and_nothing_else(
 ) -> None:
     source, _rows = _source(tmp_path, 50)
     state = tmp_path / "state"
-    # The producer may not read the topic, the sink may not write it nor use another group.
+    # The producer may not read the topic nor write another; the sink may not write nor use another group.
     sink = ["sink", "--idle-timeout", "5", "--no-progress"]
     reads = cli(
         [*sink, "--group", GROUP, "--lake", str(tmp_path / "l1")], secured.env(state, "producer", client), 120
@@ -212,6 +127,12 @@ def test_each_principal_can_do_its_job_and_nothing_else(
         120,
     )
     _one_line(writes, "not authorized", "sink")
+    elsewhere = cli(
+        ["produce", "--source", str(source), "--no-progress", "--force"],
+        secured.env(state, "producer", client, STOCKPIPE_TOPIC="someone-elses-topic"),
+        120,
+    )
+    _one_line(elsewhere, "not authorized", "someone-elses-topic")
     other_group = cli(
         [*sink, "--group", "someone-elses", "--lake", str(tmp_path / "l2")],
         secured.env(state, "sink", client),

@@ -375,6 +375,8 @@ class ConfluentAdmin(AdminClient):
                 return False
             if err.code() in (KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN):
                 raise self._unreachable(err.str()) from None
+            if err.code() in _REFUSED:
+                raise _refusal(self.bootstrap, self.security, f"create topic {topic}", err) from None
             raise PipelineError(f"cannot create topic {topic!r} on {self.bootstrap}: {err.str()}") from None
         return True
 

@@ -64,8 +64,10 @@ def _connect(bootstrap: str, security: ClientSecurity) -> dict[str, Any]:
     return {"bootstrap_servers": _servers(bootstrap), **security.kafka_python()}
 
 
-def _refused(bootstrap: str, security: ClientSecurity, what: str, exc: BaseException) -> PipelineError:
-    detail = f"{type(exc).__name__}: {exc}"
+def _refused(
+    bootstrap: str, security: ClientSecurity, what: str, exc: BaseException, detail: str | None = None
+) -> PipelineError:
+    detail = detail or f"{type(exc).__name__}: {exc}"
     return explain(detail, bootstrap, security) or not_authorized(bootstrap, security, what, detail)
 
 
@@ -348,6 +350,10 @@ class KafkaPythonAdmin(AdminClient):
             admin.create_topics([NewTopic(topic, partitions, replication)], timeout_ms=ms)
         except TopicAlreadyExistsError:
             return False
+        except (AuthorizationError, SaslAuthenticationFailedError) as exc:
+            # str(exc) carries the whole request and response: the error's own description says enough.
+            detail = f"{type(exc).__name__}: {exc.description}"
+            raise _refused(self.bootstrap, self.security, f"create topic {topic}", exc, detail) from None
         except KafkaError as exc:
             raise PipelineError(f"cannot create topic {topic!r} on {self.bootstrap}: {exc}") from None
         finally:

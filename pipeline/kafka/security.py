@@ -190,5 +190,5 @@ def not_authorized(bootstrap: str, security: ClientSecurity, what: str, detail: 
     return PipelineError(
         f"Kafka at {bootstrap} has not authorized {who} to {what} ({_short(detail)})",
         "use the credentials made for this job (the producer's to write, the sink's to read with its group), "
-        "or grant the ACL (roles/kafka: kafka_acls)",
+        "or have the cluster's operator grant the ACL (pipeline/kafka/acls.py lists what each job needs)",
     )
