@@ -9,11 +9,11 @@ BIN := $(VENV)/bin
 setup:
 	./scripts/setup.sh local
 
-## Everything the test suite needs: Python extras, Debian's chromium for the dashboard test,
+## Everything the test suite needs: Python extras, Debian's chromium (dashboard test) and kcat (client guide),
 ## s3rver (npm) for the S3 outage test, and real Apache Kafka for every test that needs a broker.
 setup-test:
 	./scripts/setup.sh local,dev,ui,ansible
-	./scripts/setup-browser.sh
+	./scripts/setup-test-tools.sh
 	./tests/s3rver/install.sh
 	$(MAKE) kafka-dist
 

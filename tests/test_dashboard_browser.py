@@ -2,7 +2,8 @@
 
 Picks a symbol and counts the candles Plotly drew against the rows of that symbol in the lake (read
 straight from the Parquet objects, not through the dashboard's SQL). Screenshots go to test-artifacts/.
-Chromium comes from `scripts/setup-browser.sh`; without it the tests skip, except under CI, where they fail.
+Chromium comes from `scripts/setup-test-tools.sh`; without it the tests skip, except under CI, where they
+fail.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ COUNT_CANDLES = "return document.querySelectorAll('#candles .cartesianlayer .tra
 
 if not (CHROMIUM and CHROMEDRIVER):
     # The test setup (`make setup-test`) installs them: a missing browser is a failure, not a skip.
-    pytest.fail("chromium/chromedriver not installed: run scripts/setup-browser.sh", pytrace=False)
+    pytest.fail("chromium/chromedriver not installed: run scripts/setup-test-tools.sh", pytrace=False)
 
 
 @pytest.fixture(scope="module")
