@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 from pipeline.bar_rules import (
+    OPTIONAL_PRICES,
     bar_problem,
     latest_allowed_date,
     optional_prices_problem,
@@ -16,10 +17,10 @@ from pipeline.bar_rules import (
     symbol_problem,
 )
 
+__all__ = ["OPTIONAL_PRICES", "SCHEMA_VERSION", "BadMessage", "ColumnEncoder", "StockBar", "bar_from_json"]
+
 # Kafka message key and JSON value schema version; bump when a field changes meaning.
 SCHEMA_VERSION = 1
-#: Nullable prices some layouts carry (the index layout's Adj Close and CloseUSD), in their JSON names.
-OPTIONAL_PRICES = ("adj_close", "close_usd")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,10 +16,13 @@ import pytest
 
 from pipeline.bar_rules import (
     EARLIEST_DATE,
+    MAX_VOLUME,
     bar_problem,
     good_bars,
+    good_optional_prices,
     good_symbols,
     latest_allowed_date,
+    optional_prices_problem,
     symbol_problem,
 )
 from pipeline.records import BadMessage, bar_from_json
@@ -50,14 +53,27 @@ def test_the_row_and_arrow_forms_of_the_bar_rules_agree_on_edge_and_random_value
         day = rng.choice([EARLIEST_DATE - timedelta(days=1), EARLIEST_DATE, date(2017, 1, 3), LATEST,
                           LATEST + timedelta(days=1)])  # fmt: skip
         prices = [rng.choice(EDGES) if rng.random() < 0.3 else rng.uniform(0.1, 3.0) for _ in range(4)]
-        rows.append((day, *prices))
-    by_row = [bar_problem(d, o, h, lo, c, 1, LATEST) is None for d, o, h, lo, c in rows]
+        volume = rng.choice([0, 1, -1, MAX_VOLUME]) if rng.random() < 0.2 else 1000
+        rows.append((day, *prices, volume))
+    by_row = [bar_problem(d, o, h, lo, c, v, LATEST) is None for d, o, h, lo, c, v in rows]
     columns = list(zip(*rows, strict=True))
     by_column = good_bars(
-        pa.array(columns[0], pa.date32()), *(pa.array(col, pa.float64()) for col in columns[1:]), LATEST
+        pa.array(columns[0], pa.date32()),
+        *(pa.array(col, pa.float64()) for col in columns[1:5]),
+        pa.array(columns[5], pa.int64()),
+        LATEST,
     ).to_pylist()
     assert by_row == by_column
     assert 50 < sum(by_row) < 3950  # both outcomes are exercised
+
+
+def test_the_row_and_arrow_forms_of_the_optional_prices_rule_agree():
+    values = [None, *EDGES]
+    pairs = [(a, b) for a in values for b in values]
+    by_row = [optional_prices_problem(a, b) is None for a, b in pairs]
+    adj, usd = (pa.array(col, pa.float64()) for col in zip(*pairs, strict=True))
+    assert good_optional_prices(adj, usd).to_pylist() == by_row
+    assert 10 < sum(by_row) < len(pairs) - 10
 
 
 @pytest.mark.parametrize(

@@ -31,36 +31,41 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from pipeline.bar_rules import good_bars, good_symbols, latest_allowed_date, parse_date
+from pipeline.bar_rules import (
+    MAX_SOURCE_LINE,
+    MAX_VOLUME,
+    OPTIONAL_PRICES,
+    PRICES,
+    arrow_fields,
+    good_bars,
+    good_optional_prices,
+    good_symbols,
+    latest_allowed_date,
+    parse_date,
+)
 from pipeline.kafka import Message
 from pipeline.records import BadMessage, StockBar, bar_from_json
 from pipeline.sink.encode import SCHEMA
 
-_F64 = pa.float64()
-#: The fields `bar_from_json` reads; everything else in a value (`v`, `event_time`) is ignored, as there.
+#: The fields `bar_from_json` reads, typed as the lake holds them, with `date` and `source` as the text the
+#: value carries; everything else in a value (`v`, `event_time`) is ignored, as there. The optional
+#: prices (the index layout) are null when absent.
 _JSON_SCHEMA = pa.schema(
     [
-        ("symbol", pa.string()),
-        ("date", pa.string()),
-        ("open", _F64),
-        ("high", _F64),
-        ("low", _F64),
-        ("close", _F64),
-        ("volume", pa.int64()),
-        ("source", pa.string()),
-        ("adj_close", _F64),  # optional (the index layout): null when absent
-        ("close_usd", _F64),
+        *arrow_fields(("symbol",)),
+        pa.field("date", pa.string()),
+        *arrow_fields((*PRICES, "volume")),
+        pa.field("source", pa.string()),
+        *arrow_fields(OPTIONAL_PRICES),
     ]
 )
-_OPTIONAL = ("adj_close", "close_usd")
 _PARSE = pj.ParseOptions(explicit_schema=_JSON_SCHEMA, unexpected_field_behavior="ignore")
-_FLOATS = ("open", "high", "low", "close")
 #: The lake's columns that come from the value (the Kafka ones are added from the message).
 _ROW_SCHEMA = pa.schema([f for f in SCHEMA if f.name not in ("kafka_partition", "kafka_offset")])
 _MIN_DATE = pa.scalar(date(1, 1, 1), pa.date32())
 _SPLIT_BELOW = 16  # a rejected buffer this small is decoded value by value instead of split again
-_INT64 = 2**63
-_INT32 = 2**31
+#: Line numbers with more digits than this may not fit the lake's column: decoded one by one.
+_LINE_DIGITS = len(str(MAX_SOURCE_LINE)) - 1
 
 
 @dataclass
@@ -201,13 +206,13 @@ def _columns(rows: pa.Table) -> tuple[pa.Table, set[int]]:
         if pc.any(mask).as_py():
             bad = mask if bad is None else pc.or_(bad, mask)
 
-    required = [rows.column(f.name) for f in _JSON_SCHEMA if f.name not in _OPTIONAL]
+    required = [rows.column(f.name) for f in _JSON_SCHEMA if f.name not in OPTIONAL_PRICES]
     if any(col.null_count for col in required):  # a missing field, or an explicit null
         nulls = pc.is_null(required[0])
         for col in required[1:]:
             nulls = pc.or_(nulls, pc.is_null(col))
         flag(nulls)
-    for name in _FLOATS:
+    for name in PRICES:
         col = pc.fill_null(rows.column(name), 1.0)
         # -0.0 (1/x = -inf): JSON `-0` is the integer 0 to json.loads, so 0.0, but -0.0 to Arrow.
         flag(pc.or_(pc.invert(pc.is_finite(col)), pc.equal(pc.divide(1.0, col), -math.inf)))
@@ -232,26 +237,18 @@ def _columns(rows: pa.Table) -> tuple[pa.Table, set[int]]:
         parts = pc.split_pattern(pc.if_else(no_colon, ":0", source), ":", max_splits=1, reverse=True)
     files, line_text = pc.list_element(parts, 0), pc.list_element(parts, 1)
     digits = pc.ascii_is_decimal(line_text)
-    long = pc.greater(pc.utf8_length(line_text), 9)
+    long = pc.greater(pc.utf8_length(line_text), _LINE_DIGITS)
     flag(pc.and_(digits, long))  # may not fit int32
     lines = pc.if_else(pc.and_(digits, pc.invert(long)), line_text, "0").cast(pa.int32())
 
     symbol, volume = rows.column("symbol"), rows.column("volume")
-    prices = [rows.column(name) for name in _FLOATS]
-    optional = [rows.column(name) for name in _OPTIONAL]
-    for col in optional:  # absent or finite and > 0 (bar_rules.optional_prices_problem); -0.0 as above
-        if col.null_count < len(col):
-            value = pc.fill_null(col, 1.0)
-            flag(
-                pc.or_(
-                    pc.invert(pc.and_(pc.greater(value, 0.0), pc.is_finite(value))),
-                    pc.equal(pc.divide(1.0, value), -math.inf),
-                )
-            )
+    prices = [rows.column(name) for name in PRICES]
+    optional = [rows.column(name) for name in OPTIONAL_PRICES]
     # The producer's rules (pipeline/bar_rules.py): records from any other producer are held to them.
-    flag(pc.invert(good_bars(dates, *prices, latest_allowed_date())))
+    if any(col.null_count < len(col) for col in optional):
+        flag(pc.invert(good_optional_prices(*optional)))
+    flag(pc.invert(good_bars(dates, *prices, volume, latest_allowed_date())))
     flag(pc.invert(good_symbols(symbol)))
-    flag(pc.less(pc.fill_null(volume, 0), 0))
     table = pa.Table.from_arrays(
         [symbol, dates, *prices, volume, *optional, files, lines], schema=_ROW_SCHEMA
     )
@@ -292,9 +289,9 @@ def _decode_one(raw: bytes | None, key: bytes | None = b"") -> StockBar | str:
 
 def _storable(bar: StockBar) -> str | None:
     """Why `bar` cannot be a row of the lake's schema, or None."""
-    if not -_INT64 <= bar.volume < _INT64:
+    if not 0 <= bar.volume <= MAX_VOLUME:  # (bar_problem has said so already)
         return "field 'volume' is out of range for int64"
-    if not -_INT32 <= bar.source_line < _INT32:
+    if not 0 <= bar.source_line <= MAX_SOURCE_LINE:
         return "the line number in 'source' is out of range for int32"
     for name, text in (("symbol", bar.symbol), ("source", bar.source_file)):
         try:

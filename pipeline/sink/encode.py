@@ -8,26 +8,16 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.bar_rules import OPTIONAL_PRICES, arrow_fields
+
+#: The lake's columns: the bar's (pipeline/bar_rules.py; adj_close and close_usd null for the Kaggle
+#: layout), then where in Kafka it was read.
 SCHEMA = pa.schema(
-    [
-        ("symbol", pa.string()),
-        ("date", pa.date32()),
-        ("open", pa.float64()),
-        ("high", pa.float64()),
-        ("low", pa.float64()),
-        ("close", pa.float64()),
-        ("volume", pa.int64()),
-        ("adj_close", pa.float64()),  # index layout only; null for the Kaggle layout
-        ("close_usd", pa.float64()),  # index layout only: the close in US dollars
-        ("source_file", pa.string()),
-        ("source_line", pa.int32()),
-        ("kafka_partition", pa.int32()),
-        ("kafka_offset", pa.int64()),
-    ]
+    [*arrow_fields(), pa.field("kafka_partition", pa.int32()), pa.field("kafka_offset", pa.int64())]
 )
 
 #: Columns only some layouts fill (the index layout's Adj Close and CloseUSD).
-NULLABLE = ("adj_close", "close_usd")
+NULLABLE = OPTIONAL_PRICES
 
 #: Columns with few distinct values per object. Prices, volumes and offsets are nearly all distinct:
 #: a dictionary for them overflows its page and falls back to plain after the work is done, which

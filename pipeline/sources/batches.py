@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from pipeline.bar_rules import good_bars
+from pipeline.bar_rules import DATE_PATTERN, PRICES, arrow_fields, good_bars
 from pipeline.records import ColumnEncoder, StockBar
 from pipeline.sources.files import UnreadableFile
 from pipeline.sources.formats import Header, Layout, UnknownFormat, detect_header
@@ -63,11 +63,7 @@ _SCHEMA = pa.schema(
         ("key", pa.int64()),  # day * number of streams + rank: the merge order
         ("day", pa.int32()),
         ("rank", pa.int32()),
-        ("open", pa.float64()),
-        ("high", pa.float64()),
-        ("low", pa.float64()),
-        ("close", pa.float64()),
-        ("volume", pa.int64()),
+        *arrow_fields((*PRICES, "volume")),  # as the lake holds them
         ("line", pa.int32()),
         ("json", pa.binary()),  # the value, where a row was checked line by line
     ]
@@ -75,7 +71,7 @@ _SCHEMA = pa.schema(
 
 # What a column must look like for the column-wise path (anything else is checked line by line):
 # Python's float() and Arrow read these digits to the same double; volumes stay exact in a float.
-_DATE = r"\d{4}-\d\d-\d\d"
+_DATE = DATE_PATTERN
 _PRICE = r"\d{1,20}(?:\.\d{1,20})?"
 _VOLUME = r"\d{1,15}"
 _OTHER = r"[^,\r\n]*"
@@ -131,7 +127,7 @@ class _RowFormat:
             strings_can_be_null=False,
         )
 
-    COLUMNS = ("date", "open", "high", "low", "close", "volume")
+    COLUMNS = ("date", *PRICES, "volume")
 
     def read(self, text: str) -> dict[str, pa.Array]:
         """The columns of `text` (lines that matched `pattern`), by name; raises ArrowInvalid."""
@@ -444,9 +440,9 @@ class BlockMerge:
         if len(table["date"]) != n:
             return None
         day = pc.cast(table["date"], pa.int32())
-        o, h, lo, c = table["open"], table["high"], table["low"], table["close"]
-        # parse_row's rules, column-wise (volume >= 0 and whole by the regex, within int64 by the read)
-        ok = good_bars(day, o, h, lo, c, self.latest)
+        o, h, lo, c = (table[name] for name in PRICES)
+        # parse_row's rules, column-wise (the volume is whole by the regex, within int64 by the read)
+        ok = good_bars(day, o, h, lo, c, table["volume"], self.latest)
         bad_rows = pc.indices_nonzero(pc.invert(ok)).to_pylist()
         # RowChecker's order check: each date after the previous good one (the stream's last).
         if n > 1:

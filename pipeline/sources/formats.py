@@ -20,6 +20,7 @@ from functools import cached_property
 
 from pipeline.bar_rules import (
     EARLIEST_DATE,
+    PRICES,
     bar_problem,
     latest_allowed_date,
     optional_prices_problem,
@@ -138,8 +139,8 @@ def _date(fields: list[str], header: Header, latest: date) -> date:
     raw = fields[header.index["date"]].strip()
     try:
         return parse_date(raw)
-    except ValueError:
-        raise RowError(f"date is not a valid YYYY-MM-DD date ({raw!r})") from None
+    except ValueError as exc:
+        raise RowError(str(exc)) from None
 
 
 def parse_row(
@@ -172,7 +173,7 @@ def _checked_row(
     if len(fields) != header.width:
         raise RowError(f"expected {header.width} columns, found {len(fields)}")
     day = _date(fields, header, latest)
-    open_, high, low, close = (_price(fields, header, n) for n in ("open", "high", "low", "close"))
+    open_, high, low, close = (_price(fields, header, n) for n in PRICES)
     volume = _volume(fields, header)
     adj_close, close_usd = (
         _optional_price(fields, i, name)
