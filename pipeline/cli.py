@@ -16,7 +16,18 @@ import typer
 from typer._click import Command  # typer vendors click (0.29+): its exceptions and commands
 from typer._click import exceptions as click_errors
 
-from pipeline.config import Settings, load_settings
+from pipeline.cli_options import (
+    AWS,
+    BROKER,
+    CATALOG,
+    KAFKA,
+    LAKE,
+    SQL,
+    STATE,
+    Shared,
+    shared_options,
+)
+from pipeline.config import Settings
 from pipeline.errors import PipelineError
 from pipeline.kafka.security import client_security
 
@@ -52,40 +63,6 @@ app.add_typer(local_app, name="local")
 app.add_typer(topics_app, name="topics")
 app.add_typer(canary_app, name="canary")
 
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", metavar="FILE", help="TOML settings file (or STOCKPIPE_CONFIG).")
-]
-BootstrapOpt = Annotated[
-    str | None,
-    typer.Option(
-        metavar="HOST:PORT", help="Kafka bootstrap servers HOST:PORT[,...] [default: the local broker's]."
-    ),
-]
-TopicOpt = Annotated[str | None, typer.Option(metavar="NAME", help="Kafka topic [default: stock-prices].")]
-ClientOpt = Annotated[
-    str | None,
-    typer.Option(metavar="NAME", help="Kafka client: confluent | kafka-python [default: confluent]."),
-]
-GroupOpt = Annotated[
-    str | None, typer.Option(metavar="ID", help="The sink's consumer group [default: stockpipe-sink].")
-]
-LakeOpt = Annotated[
-    str | None, typer.Option(metavar="DIR|S3URL", help="Lake: a directory or s3://bucket/prefix.")
-]
-TableOpt = Annotated[str | None, typer.Option(metavar="NAME", help="Table name (directory under the lake).")]
-StateDirOpt = Annotated[
-    str | None,
-    typer.Option(metavar="DIR", help="Local state: broker, catalog, checkpoints [default: .stockpipe]."),
-]
-RegionOpt = Annotated[str | None, typer.Option(metavar="NAME", help="AWS region [default: boto3's].")]
-EndpointOpt = Annotated[
-    str | None, typer.Option(metavar="URL", help="S3/Glue/Athena-compatible endpoint (or AWS_ENDPOINT_URL).")
-]
-CatalogOpt = Annotated[str | None, typer.Option(metavar="KIND", help="Catalog: local | glue.")]
-DatabaseOpt = Annotated[
-    str | None, typer.Option(metavar="NAME", help="Catalog database [default: stockpipe].")
-]
-EngineOpt = Annotated[str | None, typer.Option(metavar="NAME", help="SQL engine: duckdb | athena.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object per line.")]
 ProgressOpt = Annotated[
     bool,
@@ -132,30 +109,6 @@ def _root(
         for name in ("pipeline.kafka.librdkafka", "kafka"):
             logging.getLogger(name).setLevel(logging.DEBUG)
     progress.configure(quiet=quiet)
-
-
-def _settings(config: Path | None, **overrides: Any) -> Settings:
-    """The effective settings; a bootstrap set nowhere is the local broker's remembered address."""
-    from dataclasses import replace
-
-    from pipeline.config import configured
-    from pipeline.kafka.names import bootstrap_problem
-    from pipeline.local.broker import LocalBroker
-
-    settings = load_settings(config, **overrides)
-    where = "set"
-    if overrides.get("bootstrap") is None and "bootstrap" not in configured(config):
-        where = "the default"
-        remembered = LocalBroker(settings.state_dir).remembered_address()
-        if remembered is not None:
-            settings = replace(settings, bootstrap=remembered)
-            where = f"the local broker's, remembered in {LocalBroker(settings.state_dir).dir}"
-    log.info("bootstrap %s (%s); topic %s; lake %s; state dir %s", settings.bootstrap, where,
-             settings.topic, settings.lake, settings.state_dir)  # fmt: skip
-    problem = bootstrap_problem(settings.bootstrap)
-    if problem is not None:
-        raise PipelineError(problem, "fix --bootstrap, STOCKPIPE_BOOTSTRAP or the bootstrap setting")
-    return settings
 
 
 def _echo_lines(text: str) -> None:
@@ -205,6 +158,7 @@ def _stop_on_signals() -> threading.Event:
 
 
 @app.command()
+@shared_options(STATE)
 def sample(
     out: Annotated[
         Path | None, typer.Option(help="Output directory (Kaggle layout) [default: <state_dir>/sample].")
@@ -213,13 +167,13 @@ def sample(
     days: Annotated[int, typer.Option(min=1, help="Trading days per ticker.")] = 500,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 42,
     empty: Annotated[int, typer.Option(min=0, help="Extra 0-byte ticker files, as in the real set.")] = 0,
-    state_dir: StateDirOpt = None,
-    config: ConfigOpt = None,
+    *,
+    shared: Shared,
 ) -> None:
     """Generate a deterministic synthetic data set in the Kaggle layout."""
     from pipeline.sources.sample import generate
 
-    out = out or Path(_settings(config, state_dir=state_dir).state_dir) / "sample"
+    out = out or Path(shared.settings().state_dir) / "sample"
     manifest = generate(out, tickers, days, seed=seed, empty_files=empty)
     _echo_lines(
         f"wrote {manifest.rows:,} rows for {len(manifest.symbols)} tickers "
@@ -267,6 +221,7 @@ def _replay_guard(settings: Settings, source: Path, checkpoint: Path, client: st
 
 
 @app.command()
+@shared_options(KAFKA, STATE)
 def produce(
     source: Annotated[Path, typer.Option(metavar="PATH", help="Kaggle directory/zip or indexProcessed.csv.")],
     rate: Annotated[
@@ -311,11 +266,8 @@ def produce(
     progress: ProgressOpt = True,
     progress_every: ProgressEveryOpt = 30.0,
     json_out: JsonOpt = False,
-    bootstrap: BootstrapOpt = None,
-    topic: TopicOpt = None,
-    client: ClientOpt = None,
-    state_dir: StateDirOpt = None,
-    config: ConfigOpt = None,
+    *,
+    shared: Shared,
 ) -> None:
     """Replay source rows onto the topic in time order (key = symbol, JSON value).
 
@@ -325,14 +277,7 @@ def produce(
     from pipeline.produce.checkpoint import default_checkpoint_path
     from pipeline.produce.service import run_produce
 
-    settings = _settings(
-        config,
-        bootstrap=bootstrap,
-        topic=topic,
-        client=client,
-        state_dir=state_dir,
-        producer={"rate": rate, "speed": speed, "partitions": partitions},
-    )
+    settings = shared.settings(producer={"rate": rate, "speed": speed, "partitions": partitions})
     progress_mod.configure(quiet=progress_mod.OUTPUT.quiet, every_s=progress_every)
     checkpoint = checkpoint or default_checkpoint_path(settings.state_dir, source, settings.topic)
     resume = resume or (resume_if_any and checkpoint.exists())
@@ -389,6 +334,7 @@ def produce(
 
 
 @app.command()
+@shared_options("group", KAFKA, LAKE, STATE, AWS)
 def sink(
     max_records: Annotated[
         int | None, typer.Option(help="Stop after this many records are committed.")
@@ -410,7 +356,6 @@ def sink(
         str | None, typer.Option("--lake-format", "--format", metavar="FORMAT", help="parquet | jsonl.")
     ] = None,
     partition_by: Annotated[str | None, typer.Option(metavar="KEY", help="month | year | date.")] = None,
-    group: GroupOpt = None,
     session_timeout_ms: Annotated[
         int | None,
         typer.Option(
@@ -437,33 +382,16 @@ def sink(
     progress: ProgressOpt = True,
     progress_every: ProgressEveryOpt = 30.0,
     json_out: JsonOpt = False,
-    bootstrap: BootstrapOpt = None,
-    topic: TopicOpt = None,
-    client: ClientOpt = None,
-    lake: LakeOpt = None,
-    table: TableOpt = None,
-    state_dir: StateDirOpt = None,
-    region: RegionOpt = None,
-    aws_endpoint_url: EndpointOpt = None,
-    config: ConfigOpt = None,
+    *,
+    shared: Shared,
 ) -> None:
     """Consume the topic into the lake (runs until SIGINT/SIGTERM or a stop condition)."""
     from pipeline import progress as progress_mod
     from pipeline.sink.service import run_sink
 
-    settings = _settings(
-        config,
-        bootstrap=bootstrap,
-        topic=topic,
-        client=client,
-        lake=lake,
-        table=table,
+    settings = shared.settings(
         lake_format=fmt,
         partition_by=partition_by,
-        group_id=group,
-        state_dir=state_dir,
-        region=region,
-        aws_endpoint_url=aws_endpoint_url,
         sink={
             "batch_records": batch_records,
             "batch_age": batch_age,
@@ -510,32 +438,16 @@ def _partition_list(text: str) -> list[int]:
 
 
 @app.command()
+@shared_options("group", "bootstrap", "topic", LAKE, STATE, AWS)
 def check(
-    group: GroupOpt = None,
-    bootstrap: BootstrapOpt = None,
-    topic: TopicOpt = None,
-    lake: LakeOpt = None,
-    table: TableOpt = None,
-    state_dir: StateDirOpt = None,
-    region: RegionOpt = None,
-    aws_endpoint_url: EndpointOpt = None,
-    config: ConfigOpt = None,
+    *,
+    shared: Shared,
 ) -> None:
     """Check that the lake holds every offset the sink committed, each in one object (exit 1 if not)."""
     from pipeline.lake import open_lake
     from pipeline.sink.check import check_lake
 
-    settings = _settings(
-        config,
-        bootstrap=bootstrap,
-        topic=topic,
-        lake=lake,
-        table=table,
-        group_id=group,
-        state_dir=state_dir,
-        region=region,
-        aws_endpoint_url=aws_endpoint_url,
-    )
+    settings = shared.settings()
     report = check_lake(
         settings.bootstrap,
         settings.topic,
@@ -550,7 +462,8 @@ def check(
 
 
 @app.command("config")
-def show_config(config: ConfigOpt = None) -> None:
+@shared_options()
+def show_config(*, shared: Shared) -> None:
     """Check the settings and print the effective ones as TOML.
 
     Each layer overrides the one before: defaults < config file (--config or STOCKPIPE_CONFIG) <
@@ -559,7 +472,7 @@ def show_config(config: ConfigOpt = None) -> None:
     import json
     from dataclasses import asdict
 
-    settings = _settings(config)
+    settings = shared.settings()
     typer.echo("[stockpipe]")
     sections = {}
     for name, value in asdict(settings).items():
@@ -576,6 +489,7 @@ def show_config(config: ConfigOpt = None) -> None:
 
 
 @app.command()
+@shared_options(LAKE, CATALOG, STATE, AWS)
 def crawl(
     glue_crawler: Annotated[
         str | None, typer.Option(metavar="NAME", help="Also create/start this AWS Glue crawler.")
@@ -587,30 +501,15 @@ def crawl(
         float, typer.Option(metavar="SECONDS", help="Seconds to wait for the Glue crawler.")
     ] = 600.0,
     json_out: JsonOpt = False,
-    lake: LakeOpt = None,
-    table: TableOpt = None,
-    catalog: CatalogOpt = None,
-    database: DatabaseOpt = None,
-    state_dir: StateDirOpt = None,
-    region: RegionOpt = None,
-    aws_endpoint_url: EndpointOpt = None,
-    config: ConfigOpt = None,
+    *,
+    shared: Shared,
 ) -> None:
     """Infer schema and partitions from the lake and register them in the catalog."""
     from dataclasses import asdict
 
     from pipeline import catalog as cat
 
-    settings = _settings(
-        config,
-        lake=lake,
-        table=table,
-        catalog=catalog,
-        database=database,
-        state_dir=state_dir,
-        region=region,
-        aws_endpoint_url=aws_endpoint_url,
-    )
+    settings = shared.settings()
     report = cat.crawl(settings)
     if json_out:
         _json_line(
@@ -638,6 +537,7 @@ def crawl(
 
 
 @app.command()
+@shared_options(SQL, STATE)
 def query(
     sql: Annotated[str | None, typer.Argument(metavar="[SQL]", help="SQL text; omit with --named.")] = None,
     named: Annotated[str | None, typer.Option(metavar="NAME", help="Run a shipped named query.")] = None,
@@ -660,15 +560,8 @@ def query(
     max_rows: Annotated[
         int, typer.Option(min=0, help="Rows a table shows; 0 shows all (csv and json always print all).")
     ] = 40,
-    engine: EngineOpt = None,
-    lake: LakeOpt = None,
-    table: TableOpt = None,
-    catalog: CatalogOpt = None,
-    database: DatabaseOpt = None,
-    state_dir: StateDirOpt = None,
-    region: RegionOpt = None,
-    aws_endpoint_url: EndpointOpt = None,
-    config: ConfigOpt = None,
+    *,
+    shared: Shared,
 ) -> None:
     """Run SQL over the cataloged tables (DuckDB locally, Athena on AWS)."""
     from pipeline.query import named as named_queries
@@ -683,17 +576,7 @@ def query(
         raise PipelineError(f"--format {fmt!r} is not table, csv or json", "pick one of those")
     if bool(sql) == bool(named):
         raise PipelineError("give either SQL text or --named NAME", "see `stockpipe query --list`")
-    settings = _settings(
-        config,
-        engine=engine,
-        lake=lake,
-        table=table,
-        catalog=catalog,
-        database=database,
-        state_dir=state_dir,
-        region=region,
-        aws_endpoint_url=aws_endpoint_url,
-    )
+    settings = shared.settings()
     params = {k: v for k, v in {"start": start, "end": end, "limit": limit}.items() if v is not None}
     with open_engine(settings) as eng:
         result = eng.run_named(named, table=settings.table, **params) if named else eng.execute(sql or "")
@@ -701,6 +584,7 @@ def query(
 
 
 @local_app.command("up")
+@shared_options("topic", STATE)
 def local_up(
     port: Annotated[
         int | None,
@@ -714,7 +598,6 @@ def local_up(
             metavar="URL", help="tansu storage: memory:// (topics vanish at `local down`) or s3://BUCKET/."
         ),
     ] = "memory://tansu/",
-    topic: TopicOpt = None,
     partitions: Annotated[int, typer.Option(min=1, help="Partitions of the pipeline topic.")] = 3,
     kafka: Annotated[
         bool,
@@ -727,15 +610,15 @@ def local_up(
     kafka_version: Annotated[
         str, typer.Option(metavar="VERSION", help="Kafka version for --kafka.")
     ] = "4.1.1",
-    state_dir: StateDirOpt = None,
-    config: ConfigOpt = None,
+    *,
+    shared: Shared,
 ) -> None:
     """Start the local broker and create the pipeline topic; later commands default to its address."""
     from pipeline.kafka.topics import ensure_topic
     from pipeline.lake import open_lake
     from pipeline.local.broker import DEFAULT_PORT, LocalBroker
 
-    settings = _settings(config, topic=topic, state_dir=state_dir)
+    settings = shared.settings()
     remembered = LocalBroker(settings.state_dir).remembered_address()
     default_port = int(remembered.rsplit(":", 1)[1]) if remembered else DEFAULT_PORT
     broker = LocalBroker(settings.state_dir, port=port or default_port)
@@ -763,21 +646,23 @@ def local_up(
 
 
 @local_app.command("down")
-def local_down(state_dir: StateDirOpt = None, config: ConfigOpt = None) -> None:
+@shared_options(STATE)
+def local_down(*, shared: Shared) -> None:
     """Stop the local broker (its address stays the default)."""
     from pipeline.local.broker import LocalBroker
 
-    stopped = LocalBroker(_settings(config, state_dir=state_dir).state_dir).down()
+    stopped = LocalBroker(shared.settings().state_dir).down()
     typer.echo("local broker stopped" if stopped else "local broker was not running")
 
 
 @local_app.command("status")
-def local_status(state_dir: StateDirOpt = None, config: ConfigOpt = None) -> None:
+@shared_options(STATE)
+def local_status(*, shared: Shared) -> None:
     """Show whether the local broker runs and answers, and where the local lake is."""
     from pipeline.lake import LocalLake
     from pipeline.local.broker import LocalBroker
 
-    settings = _settings(config, state_dir=state_dir)
+    settings = shared.settings()
     if not settings.lake.startswith("s3://"):
         lake = LocalLake(settings.lake)
         typer.echo(f"local lake: {lake.url} ({sum(1 for _ in lake.list()):,} objects)")
@@ -798,21 +683,20 @@ def local_status(state_dir: StateDirOpt = None, config: ConfigOpt = None) -> Non
 
 
 @topics_app.command("create")
+@shared_options(BROKER, STATE)
 def topics_create(
     name: Annotated[str, typer.Argument(metavar="TOPIC", help="Topic name.")],
     partitions: Annotated[int, typer.Option(min=1, help="Partitions.")] = 3,
     replication: Annotated[
         int | None, typer.Option(min=1, help="Replicas per partition [default: the cluster's default].")
     ] = None,
-    bootstrap: BootstrapOpt = None,
-    client: ClientOpt = None,
-    state_dir: StateDirOpt = None,
-    config: ConfigOpt = None,
+    *,
+    shared: Shared,
 ) -> None:
     """Create a topic if it does not exist."""
     from pipeline.kafka.topics import ensure_topic
 
-    settings = _settings(config, bootstrap=bootstrap, client=client, topic=name, state_dir=state_dir)
+    settings = shared.settings(topic=name)
     created = ensure_topic(
         settings.bootstrap,
         name,
@@ -830,19 +714,18 @@ TimeoutOpt = Annotated[
 
 
 @topics_app.command("list")
+@shared_options(BROKER, STATE)
 def topics_list(
     json_out: JsonOpt = False,
     timeout: TimeoutOpt = 10.0,
-    bootstrap: BootstrapOpt = None,
-    client: ClientOpt = None,
-    state_dir: StateDirOpt = None,
-    config: ConfigOpt = None,
+    *,
+    shared: Shared,
 ) -> None:
     """The cluster's topics: partitions, replicas, records retained."""
     from pipeline.kafka.topics import open_admin
     from pipeline.ops.topics import list_lines, list_topics
 
-    settings = _settings(config, bootstrap=bootstrap, client=client, state_dir=state_dir)
+    settings = shared.settings()
     admin = open_admin(settings.bootstrap, timeout, settings.client, client_security(settings))
     try:
         topics = list_topics(admin, timeout)
@@ -856,22 +739,21 @@ def topics_list(
 
 
 @topics_app.command("describe")
+@shared_options(BROKER, STATE)
 def topics_describe(
     name: Annotated[
         str | None, typer.Argument(metavar="[TOPIC]", help="Topic [default: the topic setting].")
     ] = None,
     json_out: JsonOpt = False,
     timeout: TimeoutOpt = 10.0,
-    bootstrap: BootstrapOpt = None,
-    client: ClientOpt = None,
-    state_dir: StateDirOpt = None,
-    config: ConfigOpt = None,
+    *,
+    shared: Shared,
 ) -> None:
     """One topic's partitions: leader, replicas, in-sync replicas, first and end offsets."""
     from pipeline.kafka.topics import open_admin
     from pipeline.ops.topics import describe_lines, describe_topic
 
-    settings = _settings(config, bootstrap=bootstrap, client=client, topic=name, state_dir=state_dir)
+    settings = shared.settings(topic=name)
     admin = open_admin(settings.bootstrap, timeout, settings.client, client_security(settings))
     try:
         summary = describe_topic(admin, settings.topic, timeout, settings.bootstrap)
@@ -884,6 +766,7 @@ def topics_describe(
 
 
 @topics_app.command("peek")
+@shared_options(BROKER, STATE)
 def topics_peek(
     name: Annotated[
         str | None, typer.Argument(metavar="[TOPIC]", help="Topic [default: the topic setting].")
@@ -898,16 +781,14 @@ def topics_peek(
     ] = False,
     json_out: JsonOpt = False,
     timeout: TimeoutOpt = 10.0,
-    bootstrap: BootstrapOpt = None,
-    client: ClientOpt = None,
-    state_dir: StateDirOpt = None,
-    config: ConfigOpt = None,
+    *,
+    shared: Shared,
 ) -> None:
     """The last N records of each partition (like `kcat -C -o -N -e`), without joining any group."""
     from pipeline.kafka.topics import open_admin
     from pipeline.ops.topics import describe_topic, message_json, message_line, peek
 
-    settings = _settings(config, bootstrap=bootstrap, client=client, topic=name, state_dir=state_dir)
+    settings = shared.settings(topic=name)
     admin = open_admin(settings.bootstrap, timeout, settings.client, client_security(settings))
     try:
         summary = describe_topic(admin, settings.topic, timeout, settings.bootstrap)
@@ -919,6 +800,7 @@ def topics_peek(
 
 
 @app.command()
+@shared_options("group", KAFKA, LAKE, CATALOG, STATE, AWS)
 def status(
     json_out: JsonOpt = False,
     hosts: Annotated[
@@ -943,18 +825,8 @@ def status(
         typer.Option(metavar="FILE", help="Known host keys for --hosts [default: ~/.ssh/known_hosts]."),
     ] = None,
     timeout: TimeoutOpt = 5.0,
-    group: GroupOpt = None,
-    bootstrap: BootstrapOpt = None,
-    topic: TopicOpt = None,
-    client: ClientOpt = None,
-    lake: LakeOpt = None,
-    table: TableOpt = None,
-    catalog: CatalogOpt = None,
-    database: DatabaseOpt = None,
-    state_dir: StateDirOpt = None,
-    region: RegionOpt = None,
-    aws_endpoint_url: EndpointOpt = None,
-    config: ConfigOpt = None,
+    *,
+    shared: Shared,
 ) -> None:
     """The pipeline on one screen: brokers, the topic's end offsets, the sink group's commits and lag,
     the services, the lake and the catalog (exit 1 when a part cannot be read)."""
@@ -974,20 +846,7 @@ def status(
         return
     from pipeline.ops.status import pipeline_status
 
-    settings = _settings(
-        config,
-        bootstrap=bootstrap,
-        topic=topic,
-        client=client,
-        lake=lake,
-        table=table,
-        catalog=catalog,
-        database=database,
-        group_id=group,
-        state_dir=state_dir,
-        region=region,
-        aws_endpoint_url=aws_endpoint_url,
-    )
+    settings = shared.settings()
     st = pipeline_status(settings, timeout)
     if json_out:
         _json_line(st.to_json())
@@ -998,24 +857,23 @@ def status(
 
 
 @canary_app.command("send")
+@shared_options(KAFKA, STATE)
 def canary_send(
     timeout: Annotated[
         float, typer.Option(min=0.1, help="Seconds for everything: connect, produce, ack, read back.")
     ] = 60.0,
-    bootstrap: BootstrapOpt = None,
-    topic: TopicOpt = None,
-    client: ClientOpt = None,
-    state_dir: StateDirOpt = None,
-    config: ConfigOpt = None,
+    *,
+    shared: Shared,
 ) -> None:
     """Produce one canary record (acks=all) and read it back; print it as one JSON line."""
     from pipeline.canary import send_canary
 
-    settings = _settings(config, bootstrap=bootstrap, topic=topic, client=client, state_dir=state_dir)
+    settings = shared.settings()
     typer.echo(send_canary(settings, timeout_s=timeout).to_json())
 
 
 @canary_app.command("find")
+@shared_options(SQL, STATE)
 def canary_find(
     symbol: Annotated[str, typer.Option(help="The canary's symbol (from `canary send`).")],
     day: Annotated[
@@ -1027,15 +885,8 @@ def canary_find(
         bool, typer.Option("--crawl/--no-crawl", help="Crawl the lake into the catalog before each look.")
     ] = True,
     interval: Annotated[float, typer.Option(min=0.1, help="Seconds between looks.")] = 5.0,
-    lake: LakeOpt = None,
-    table: TableOpt = None,
-    catalog: CatalogOpt = None,
-    database: DatabaseOpt = None,
-    engine: EngineOpt = None,
-    state_dir: StateDirOpt = None,
-    region: RegionOpt = None,
-    aws_endpoint_url: EndpointOpt = None,
-    config: ConfigOpt = None,
+    *,
+    shared: Shared,
 ) -> None:
     """Poll until SQL counts the canary in the lake; print one JSON line (exit 1 on timeout)."""
     from datetime import date
@@ -1048,17 +899,7 @@ def canary_find(
         raise PipelineError(
             f"--date {day!r} is not a YYYY-MM-DD date", "pass the date `canary send` printed"
         ) from None
-    settings = _settings(
-        config,
-        lake=lake,
-        table=table,
-        catalog=catalog,
-        database=database,
-        engine=engine,
-        state_dir=state_dir,
-        region=region,
-        aws_endpoint_url=aws_endpoint_url,
-    )
+    settings = shared.settings()
     try:
         result = find_canary(
             settings, symbol, trade_date, nonce, timeout_s=timeout, crawl=crawl, interval_s=interval
@@ -1070,6 +911,7 @@ def canary_find(
 
 
 @app.command()
+@shared_options("client", STATE)
 def demo(
     tickers: Annotated[int, typer.Option(min=1, help="Tickers in the generated sample.")] = 40,
     days: Annotated[int, typer.Option(min=1, help="Trading days per ticker.")] = 750,
@@ -1081,55 +923,32 @@ def demo(
             help="Port of the local broker on 127.0.0.1 [default: the running or last one, else 9092].",
         ),
     ] = None,
-    client: ClientOpt = None,
-    state_dir: StateDirOpt = None,
-    config: ConfigOpt = None,
+    *,
+    shared: Shared,
 ) -> None:
     """The whole pipeline on this machine: sample -> local broker -> produce -> sink -> crawl -> SQL."""
     from pipeline.demo import run_demo
 
-    settings = _settings(config, client=client, state_dir=state_dir)
+    settings = shared.settings()
     if not run_demo(settings, tickers=tickers, days=days, port=port):
         raise typer.Exit(1)
 
 
 @app.command()
+@shared_options("group", BROKER, SQL, STATE)
 def dashboard(
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")] = 8050,
     topic: Annotated[
         str | None,
         typer.Option(metavar="NAME", help="Topic whose stream to show [default: the latest replay's]."),
     ] = None,
-    group: GroupOpt = None,
-    bootstrap: BootstrapOpt = None,
-    client: ClientOpt = None,
-    engine: EngineOpt = None,
-    lake: LakeOpt = None,
-    table: TableOpt = None,
-    catalog: CatalogOpt = None,
-    database: DatabaseOpt = None,
-    state_dir: StateDirOpt = None,
-    region: RegionOpt = None,
-    aws_endpoint_url: EndpointOpt = None,
-    config: ConfigOpt = None,
+    *,
+    shared: Shared,
 ) -> None:
     """Serve the market dashboard on 127.0.0.1: candles, top movers, the stream's offsets and lag."""
     from pipeline.dashboard import make_server
 
-    settings = _settings(
-        config,
-        bootstrap=bootstrap,
-        client=client,
-        group_id=group,
-        engine=engine,
-        lake=lake,
-        table=table,
-        catalog=catalog,
-        database=database,
-        state_dir=state_dir,
-        region=region,
-        aws_endpoint_url=aws_endpoint_url,
-    )
+    settings = shared.settings()
     with make_server(settings, port, topic) as server:
         typer.echo(
             f"dashboard on {server.url} ({settings.engine}, database {settings.database}, table "
@@ -1142,6 +961,7 @@ def dashboard(
 
 
 @app.command()
+@shared_options(SQL, STATE)
 def report(
     out: Annotated[
         Path | None,
@@ -1153,30 +973,13 @@ def report(
     start: Annotated[str | None, typer.Option(metavar="DATE", help="First date (YYYY-MM-DD).")] = None,
     end: Annotated[str | None, typer.Option(metavar="DATE", help="Last date (YYYY-MM-DD).")] = None,
     top: Annotated[int, typer.Option(min=1, max=100, help="Top movers to list.")] = 10,
-    engine: EngineOpt = None,
-    lake: LakeOpt = None,
-    table: TableOpt = None,
-    catalog: CatalogOpt = None,
-    database: DatabaseOpt = None,
-    state_dir: StateDirOpt = None,
-    region: RegionOpt = None,
-    aws_endpoint_url: EndpointOpt = None,
-    config: ConfigOpt = None,
+    *,
+    shared: Shared,
 ) -> None:
     """Write the dashboard's charts as one self-contained HTML file (JavaScript and data inlined)."""
     from pipeline.dashboard import write_report
 
-    settings = _settings(
-        config,
-        engine=engine,
-        lake=lake,
-        table=table,
-        catalog=catalog,
-        database=database,
-        state_dir=state_dir,
-        region=region,
-        aws_endpoint_url=aws_endpoint_url,
-    )
+    settings = shared.settings()
     out = out or Path(settings.state_dir) / "report.html"
     _echo_lines(write_report(settings, out, symbols=symbol, start=start, end=end, top=top).summary())
 
