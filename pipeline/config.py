@@ -19,12 +19,12 @@ from typing import Any
 from pipeline.errors import PipelineError
 from pipeline.kafka.names import bootstrap_problem, topic_problem
 from pipeline.kafka.security import security_problem
-from pipeline.layout import table_problem
+from pipeline.layout import EXTENSIONS, PARTITION_KEYS, table_problem
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "client": ("confluent", "kafka-python"),
-    "lake_format": ("parquet", "jsonl"),
-    "partition_by": ("month", "year", "date"),
+    "lake_format": tuple(EXTENSIONS),
+    "partition_by": tuple(PARTITION_KEYS),
     "catalog": ("local", "glue"),
     "engine": ("duckdb", "athena"),
 }

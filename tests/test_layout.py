@@ -5,6 +5,7 @@ catalog's and engines' formats, and the settings check."""
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -40,8 +41,6 @@ def test_every_lake_format_has_a_glue_serde_and_partitioning_has_known_keys():
     assert set(glue._FORMATS) == set(layout.EXTENSIONS)
     assert set(layout.PARTITION_KEYS) == {"month", "year", "date"}
     for by, keys in layout.PARTITION_KEYS.items():
-        from datetime import date
-
         path = layout.partition_path(date(2024, 2, 3), by)
         assert [part.split("=")[0] for part in path.split("/")] == list(keys)
 
@@ -86,3 +85,29 @@ def test_hidden_names_are_not_data_in_every_form():
         assert not layout.is_data_key(hidden, 2, "parquet")
     assert not layout.is_data_key("t-0-1.parquet", 2, "parquet")  # not at the partition depth
     assert layout.DATA_NAME_GLOB == "[!_.]*"
+
+
+def test_settings_choices_and_query_defaults_are_the_layouts():
+    from pipeline.canary.find import canary_sql
+    from pipeline.config import CHOICES
+    from pipeline.query.named import render
+
+    assert CHOICES["lake_format"] == tuple(layout.EXTENSIONS)
+    assert CHOICES["partition_by"] == tuple(layout.PARTITION_KEYS)
+    sql = render("daily_summary", start="2024-02-01", end="2024-02-29")
+    assert all(key in sql for key in layout.PARTITION_KEYS["month"])
+    by_date = canary_sql("prices", "date", "CANARY", date(2024, 2, 3), 7)
+    assert "trade_date = DATE '2024-02-03'" in by_date
+    assert "year = 2024 AND month = 2" in canary_sql("prices", "month", "CANARY", date(2024, 2, 3), 7)
+
+
+def test_one_server_list_rule_for_the_settings_check_the_clients_and_the_hints():
+    from pipeline.kafka.names import bootstrap_problem, servers, unreachable_hint
+
+    assert servers(" a:1, b:2 ") == ["a:1", "b:2"]
+    assert bootstrap_problem("a:1, b:2") is None
+    assert bootstrap_problem("a:1,,b:2") == "bootstrap 'a:1,,b:2' has an empty entry between commas"
+    assert bootstrap_problem("a:1,") == "bootstrap 'a:1,' has an empty entry between commas"
+    assert bootstrap_problem("a:0") == "bootstrap server 'a:0' is not HOST:PORT with a port 1-65535"
+    assert "`stockpipe local up --port 9093`" in unreachable_hint(" 127.0.0.1:9093 ")
+    assert "check the address" in unreachable_hint("127.0.0.1:9093,127.0.0.1:9094")

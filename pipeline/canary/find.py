@@ -11,7 +11,7 @@ from datetime import date
 from pipeline.config import Settings
 from pipeline.errors import PipelineError
 from pipeline.lake import Lake, LakeObject, open_lake
-from pipeline.layout import extension_of, is_data_name, partition_path
+from pipeline.layout import PARTITION_KEYS, extension_of, is_data_name, partition_path
 
 #: At most this many objects of the canary's partition are opened to tell "not written" from
 #: "written but not visible" on timeout (a partition of today holds few objects: canaries, live bars).
@@ -42,7 +42,8 @@ def canary_sql(table: str, partition_by: str, symbol: str, day: date, nonce: int
     for part in partition_path(day, partition_by).split("/"):
         key, value = part.split("=", 1)
         # Partition column types as the crawler infers them: trade_date date, year and month int.
-        where.append(f"{key} = DATE '{value}'" if key == "trade_date" else f"{key} = {int(value)}")
+        by_date = key in PARTITION_KEYS["date"]
+        where.append(f"{key} = DATE '{value}'" if by_date else f"{key} = {int(value)}")
     where += [f"\"date\" = DATE '{day.isoformat()}'", f"symbol = {_sql_string(symbol)}", f"volume = {nonce}"]
     return f"SELECT count(*) AS found FROM {table} WHERE {' AND '.join(where)}"
 

@@ -42,14 +42,10 @@ from pipeline.kafka.base import (
     Unreachable,
     heartbeat_interval_ms,
 )
-from pipeline.kafka.names import unreachable_hint
+from pipeline.kafka.names import servers, unreachable_hint
 from pipeline.kafka.security import PLAINTEXT, ClientSecurity, explain, not_authorized
 
 log = logging.getLogger(__name__)
-
-
-def _servers(bootstrap: str) -> list[str]:
-    return [s.strip() for s in bootstrap.split(",") if s.strip()]
 
 
 def _unreachable(bootstrap: str, exc: Exception) -> PipelineError:
@@ -61,7 +57,7 @@ def _unreachable(bootstrap: str, exc: Exception) -> PipelineError:
 
 def _connect(bootstrap: str, security: ClientSecurity) -> dict[str, Any]:
     """Where and how every client of this backend connects (pipeline/kafka/security.py)."""
-    return {"bootstrap_servers": _servers(bootstrap), **security.kafka_python()}
+    return {"bootstrap_servers": servers(bootstrap), **security.kafka_python()}
 
 
 def _refused(

@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 
 from pipeline.errors import PipelineError
-from pipeline.layout import table_problem
+from pipeline.layout import PARTITION_KEYS, table_problem
 from pipeline.sink.encode import SCHEMA
 
 QUERIES_DIR = Path(__file__).resolve().parent.parent / "queries"
@@ -71,7 +71,7 @@ def render(
     start: date | str | None = None,
     end: date | str | None = None,
     limit: int | None = None,
-    partition_keys: list[str] | tuple[str, ...] = ("year", "month"),
+    partition_keys: list[str] | tuple[str, ...] = PARTITION_KEYS["month"],
     columns: list[str] | tuple[str, ...] | None = None,
     **unknown: Any,
 ) -> str:
