@@ -450,3 +450,25 @@ def test_teardown_removes_everything(deployed: Lifecycle) -> None:
     assert f"{d.cluster}-lake-crawler" not in glue.list_crawlers()["CrawlerNames"]
     workgroups = {w["Name"] for w in d.client("athena").list_work_groups()["WorkGroups"]}
     assert f"{d.cluster}-wg" not in workgroups
+
+
+def test_every_aws_play_connects_through_the_one_connection_setting() -> None:
+    """The AWS connection rule (region; endpoint and keys only when set) is written once, in
+    playbooks/vars/aws.yml; every play that calls AWS names it in module_defaults and adds nothing."""
+    import yaml
+
+    plays_with_defaults = []
+    for path in sorted((REPO / "playbooks").glob("*.yml")):
+        for play in yaml.safe_load(path.read_text()) or []:
+            if "module_defaults" in play:
+                plays_with_defaults.append(path.name)
+                assert play["module_defaults"] == {
+                    "group/amazon.aws.aws": "{{ stockpipe_aws_connection }}"
+                }, path
+                assert "vars/aws.yml" in play.get("vars_files", []), path
+    for path in (REPO / "playbooks").rglob("*.yml"):
+        if path.name != "aws.yml":
+            assert not re.search(r"^\s*endpoint_url:", path.read_text(), re.M), f"{path} connects on its own"
+    assert sorted(plays_with_defaults) == ["analytics.yml", "pipeline.yml", "provision.yml", "teardown.yml"]
+    settings = (REPO / "playbooks" / "vars" / "aws.yml").read_text()
+    assert settings.count("stockpipe_aws_connection:") == 1

@@ -1,18 +1,25 @@
-"""roles/pipeline/templates/stockpipe.toml.j2 renders into a config file that pipeline/config.py accepts.
+"""roles/pipeline/templates/stockpipe.toml.j2 renders into a config file that pipeline/config.py accepts,
+and the top-level templates/ (those of no single role) are where the playbooks look for them and render
+into files their clients accept.
 
-The full site.yml test renders it through Ansible on a lab host; this one pins the mapping from role
-variables to settings in a second, with jinja2 and the few Ansible filters the role uses.
+The full site.yml test renders the pipeline's through Ansible on a lab host; the first tests pin the
+mapping from role variables to settings in a second, with jinja2 and the few Ansible filters the role uses.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import confluent_kafka
 import jinja2
 import yaml
+from tls import make_ca
 
 from pipeline.config import load_settings
 
@@ -27,13 +34,20 @@ def _ansible_like_env() -> jinja2.Environment:
     env.filters["extract"] = lambda name, mapping, key: mapping[name][key]
     env.filters["to_json"] = json.dumps
     env.filters["basename"] = lambda p: Path(p).name
+    env.filters["bool"] = lambda v: v if isinstance(v, bool) else str(v).lower() in ("true", "yes", "1")
     return env
 
 
 def _render(**variables: Any) -> str:
     env = _ansible_like_env()
     context = dict(yaml.safe_load((ROLE / "defaults" / "main.yml").read_text()))
-    context.update(variables, ansible_managed="Ansible managed", role_path=str(ROLE))
+    context.update(
+        ansible_managed="Ansible managed", role_path=str(ROLE), ansible_default_ipv4={"address": "10.0.1.9"}
+    )
+    for name, value in list(context.items()):  # defaults computed per host, e.g. the metrics address
+        if isinstance(value, str) and "{{ ansible_" in value and name not in variables:
+            context[name] = env.from_string(value).render(context)
+    context.update(variables)
     for name, expr in yaml.safe_load((ROLE / "vars" / "main.yml").read_text()).items():
         context[name] = env.from_string(expr).render(context).strip()
     return env.from_string((ROLE / "templates" / "stockpipe.toml.j2").read_text()).render(context)
@@ -108,3 +122,118 @@ def test_service_tuning_lives_in_the_config_file_not_in_the_units(tmp_path: Path
             if line.startswith("ExecStart=")
         )
         assert not any(flag in exec_start for flag in ("--rate", "--speed", "--batch-records", "--batch-age"))
+
+
+def test_metrics_listen_on_the_private_address_or_not_at_all(tmp_path: Path):
+    """roles/monitoring scrapes the producer and the sink on the host's private address (two ports)."""
+    path = tmp_path / "stockpipe.toml"
+    common = {
+        "groups": {"kafka": []},
+        "hostvars": {},
+        "pipeline_bootstrap": "b:9091",
+        "pipeline_lake": "s3://b/l",
+    }
+    path.write_text(_render(**common))
+    settings = load_settings(path)
+    assert (settings.producer.metrics, settings.sink.metrics) == ("10.0.1.9:9308", "10.0.1.9:9309")
+    path.write_text(_render(**common, pipeline_metrics_address="10.0.2.7", pipeline_sink_metrics_port=9400))
+    assert load_settings(path).sink.metrics == "10.0.2.7:9400"
+    path.write_text(_render(**common, pipeline_metrics_enabled=False))
+    settings = load_settings(path)
+    assert (settings.producer.metrics, settings.sink.metrics) == ("", "")
+
+
+# -- templates/: the templates that belong to no single role -----------------------------------------
+
+REPO = ROLE.parent.parent
+BIN = Path(sys.executable).parent
+
+
+def _template_references() -> dict[str, str]:
+    """Every template a playbook names (lookup or template src), by the playbook file it stands in."""
+    refs: dict[str, str] = {}
+    for path in sorted((REPO / "playbooks").rglob("*.yml")):
+        for name in re.findall(r"(?:\.\./)?templates/([\w.-]+\.j2|\{\{ item \}\}\.j2)", path.read_text()):
+            refs[name] = path.name
+    return refs
+
+
+def test_playbook_templates_live_in_templates_and_each_is_used() -> None:
+    assert not (REPO / "playbooks" / "templates").exists(), "playbooks' templates belong in templates/"
+    refs = _template_references()
+    assert "pipeline-policy.json.j2" in refs
+    for name in refs:
+        if "{{" not in name:
+            assert (REPO / "templates" / name).is_file(), (
+                f"{refs[name]} names templates/{name}, which is missing"
+            )
+    client = (REPO / "playbooks" / "client-config.yml").read_text()
+    listed = set(re.findall(r"loop: \[([^\]]*)\]", client)[0].replace(" ", "").split(","))
+    on_disk = {p.name for p in (REPO / "templates").glob("*.j2")}
+    assert on_disk == {"pipeline-policy.json.j2"} | {f"{n}.j2" for n in listed}, "a template nobody renders"
+
+
+def _client_config(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(
+        "all:\n  children:\n    kafka:\n      hosts:\n"
+        "        k1: {kafka_advertised_host: kafka-1.example.com}\n"
+        "        k2: {kafka_advertised_host: kafka-2.example.com, kafka_external_port: 9192}\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"))
+    return subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", str(inventory), "playbooks/client-config.yml",
+         "-e", f"client_config_dir={tmp_path / 'out'}", *extra],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+
+
+def _properties(path: Path) -> dict[str, str]:
+    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    return dict(line.split("=", 1) for line in lines)
+
+
+def test_client_config_files_reach_each_brokers_external_listener(tmp_path: Path) -> None:
+    """A broker without its own kafka_external_port gets the kafka role's default, read from the role."""
+    run = _client_config(tmp_path)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    role_port = yaml.safe_load((REPO / "roles/kafka/defaults/main.yml").read_text())["kafka_external_port"]
+    bootstrap = f"kafka-1.example.com:{role_port},kafka-2.example.com:9192"
+    java = _properties(tmp_path / "out" / "client.properties")
+    assert java == {"bootstrap.servers": bootstrap, "security.protocol": "PLAINTEXT"}
+    librdkafka = _properties(tmp_path / "out" / "librdkafka.conf")
+    assert librdkafka == {"bootstrap.servers": bootstrap, "security.protocol": "plaintext"}
+    confluent_kafka.Producer(librdkafka)  # librdkafka accepts every key and value
+    for name in ("client.properties", "librdkafka.conf"):
+        assert (tmp_path / "out" / name).stat().st_mode & 0o777 == 0o600
+
+
+def test_client_config_for_a_sasl_listener_holds_the_password_and_never_prints_it(tmp_path: Path) -> None:
+    ca = make_ca(tmp_path).pem
+    password = tmp_path / "password"
+    password.write_text("n0t-in-any-log\n")
+    sasl = [
+        "-e", json.dumps({"kafka_external_security_protocol": "SASL_SSL", "client_sasl_username": "admin",
+                          "client_sasl_password_file": str(password), "client_ssl_ca_file": str(ca)}),
+        "--diff", "-v",
+    ]  # fmt: skip
+    run = _client_config(tmp_path, *sasl)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "n0t-in-any-log" not in run.stdout + run.stderr
+    java = _properties(tmp_path / "out" / "client.properties")
+    assert java["sasl.jaas.config"] == (
+        "org.apache.kafka.common.security.scram.ScramLoginModule required"
+        ' username="admin" password="n0t-in-any-log";'
+    )
+    assert (java["ssl.truststore.type"], java["ssl.truststore.location"]) == ("PEM", str(ca))
+    librdkafka = _properties(tmp_path / "out" / "librdkafka.conf")
+    assert librdkafka["sasl.password"] == "n0t-in-any-log"
+    assert librdkafka["ssl.ca.location"] == str(ca)
+    confluent_kafka.Producer(librdkafka)
+
+    password.write_text('with"quote\n')
+    run = _client_config(tmp_path, *sasl)
+    assert run.returncode != 0
+    assert "contains a double quote, a backslash or a line break" in run.stdout + run.stderr
+    assert 'with"quote' not in run.stdout + run.stderr
