@@ -5,12 +5,15 @@ binds them to the host's private address, reachable only from the monitoring hos
 
 Counters are read from the run's report when Prometheus scrapes (no work on the hot path); the sink's
 write latency is a histogram its loop observes once per object. Names follow Prometheus' conventions
-(`stockpipe_<role>_<what>_total`, base units).
+(`stockpipe_<role>_<what>_total`, base units). A process that ends (the producer, when its source is
+sent) answers one more scrape before it closes /metrics, so Prometheus holds its final numbers.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -61,12 +64,31 @@ class _Collector(Collector):
             yield family
 
 
+class _ScrapeClock(Collector):
+    """Registered first, so each scrape is marked before any counter is read; yields nothing."""
+
+    def __init__(self) -> None:
+        self.times: deque[float] = deque(maxlen=2)
+        self.scraped = threading.Event()
+
+    def collect(self) -> Iterator[Any]:
+        self.times.append(time.monotonic())
+        self.scraped.set()
+        return iter(())
+
+
+#: Longest wait for the final scrape when a process closes its /metrics (seconds).
+LINGER_MAX_S = 30.0
+
+
 class Metrics:
     """One process's metrics: a registry of its own, served on `address` once `serve()` is called."""
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self.registry = CollectorRegistry()
+        self._clock = _ScrapeClock()
+        self.registry.register(self._clock)
         self._server: Any = None
 
     def add(self, counters: Iterable[ReportCounter] = (), gauges: Iterable[ReportGauge] = ()) -> None:
@@ -88,10 +110,17 @@ class Metrics:
                 "choose a free port on an address of this host, or leave the metrics setting empty",
             ) from None
 
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server = None
+    def close(self, linger: bool = False) -> None:
+        """Stop serving. With `linger`, when something has been scraping, first wait for its next scrape
+        (at most twice its last interval, at most LINGER_MAX_S), so it reads the final numbers."""
+        if self._server is None:
+            return
+        if linger and len(self._clock.times) == 2:
+            interval = self._clock.times[1] - self._clock.times[0]
+            self._clock.scraped.clear()
+            self._clock.scraped.wait(min(max(2 * interval, 1.0), LINGER_MAX_S))
+        self._server.shutdown()
+        self._server = None
 
 
 def parse_address(address: str) -> tuple[str, int]:

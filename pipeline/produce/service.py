@@ -119,7 +119,7 @@ def run_produce(
                 status=status,
                 metrics=metrics,
             )
-            metrics.close()
+            metrics.close(linger=True)  # Prometheus reads the final numbers before the producer ends
     finally:
         producer.close()
         rejects.close()

@@ -108,8 +108,10 @@ def run_sink(
             metrics.serve(settings.sink.metrics)
             try:
                 report = sink.run()
-            finally:
+            except BaseException:
                 metrics.close()
+                raise
+            metrics.close(linger=True)  # Prometheus reads the rows of the last (stop-time) writes
     finally:
         consumer.close()
     return SinkResult(report, lake.url, dead_letters.path)
