@@ -139,6 +139,7 @@ def _deployment(endpoint: str, tmp: Path, **overrides: Any) -> Deployment:
         "provision_wait_for_ssh": False,
         "provision_kafka_count": 3,
         "provision_pipeline_count": 1,
+        "provision_monitoring_count": 1,
         **overrides,
     }
     vars_file = tmp / f"{cluster}.json"
@@ -254,13 +255,41 @@ def test_security_group_admits_operators_to_ssh_and_clients_and_cluster_ports_on
         entry["groups"] |= {g["GroupId"] for g in perm.get("UserIdGroupPairs", [])}
     all_cidrs = set().union(*(e["v4"] | e["v6"] for e in by_port.values()))
     assert not all_cidrs & WORLD
-    assert set(by_port) == {22, 9091, 9092, 9093}  # no ZooKeeper ports in KRaft mode
+    metrics = {7071, 7072, 9100, 9308, 9309}
+    assert set(by_port) == {22, 9091, 9092, 9093} | metrics  # no ZooKeeper ports in KRaft mode
     for port in (22, 9092):
         assert by_port[port]["v4"] == {OPERATOR_V4}
         assert by_port[port]["v6"] == {OPERATOR_V6}
     for port in (9091, 9093):
         assert by_port[port] == {"v4": set(), "v6": set(), "groups": {group["GroupId"]}}
     assert by_port[9092]["groups"] == {group["GroupId"]}
+    # The exporters answer the monitoring hosts' group only, never a CIDR (docs/monitoring.md).
+    (monitoring,) = ec2.describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": [f"{d.cluster}-monitoring"]}]
+    )["SecurityGroups"]
+    for port in metrics:
+        assert by_port[port] == {"v4": set(), "v6": set(), "groups": {monitoring["GroupId"]}}, port
+
+
+def test_monitoring_group_admits_operators_to_ssh_and_itself_to_prometheus_only(deployed: Lifecycle) -> None:
+    d = deployed.d
+    ec2 = d.client("ec2")
+    (group,) = ec2.describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": [f"{d.cluster}-monitoring"]}]
+    )["SecurityGroups"]
+    rules = {
+        (perm["FromPort"], perm["ToPort"]): (
+            {r["CidrIp"] for r in perm.get("IpRanges", [])}
+            | {r["CidrIpv6"] for r in perm.get("Ipv6Ranges", [])},
+            {g["GroupId"] for g in perm.get("UserIdGroupPairs", [])},
+        )
+        for perm in group["IpPermissions"]
+    }
+    assert rules == {
+        (22, 22): ({OPERATOR_V4, OPERATOR_V6}, set()),
+        (9090, 9090): (set(), {group["GroupId"]}),
+        (9100, 9100): (set(), {group["GroupId"]}),
+    }
 
 
 def _statements(document: Any) -> list[dict[str, Any]]:
@@ -316,15 +345,19 @@ def test_instances_are_tagged_by_role_imdsv2_only_encrypted_and_profile_only_on_
     d = deployed.d
     instances = _instances(d, "running")
     roles = sorted(next(t["Value"] for t in i["Tags"] if t["Key"] == "Role") for i in instances)
-    assert roles == ["kafka", "kafka", "kafka", "pipeline"]
+    assert roles == ["kafka", "kafka", "kafka", "monitoring", "pipeline"]
     ec2 = d.client("ec2")
-    (group,) = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [d.cluster]}])[
-        "SecurityGroups"
-    ]
+    groups = {
+        g["GroupName"]: g["GroupId"]
+        for g in ec2.describe_security_groups(
+            Filters=[{"Name": "group-name", "Values": [d.cluster, f"{d.cluster}-monitoring"]}]
+        )["SecurityGroups"]
+    }
     for instance in instances:
         role = next(t["Value"] for t in instance["Tags"] if t["Key"] == "Role")
         assert instance["KeyName"] == d.cluster
-        assert [g["GroupId"] for g in instance["SecurityGroups"]] == [group["GroupId"]]
+        expected = groups[f"{d.cluster}-monitoring" if role == "monitoring" else d.cluster]
+        assert [g["GroupId"] for g in instance["SecurityGroups"]] == [expected]
         profile = instance.get("IamInstanceProfile", {}).get("Arn", "")
         if role == "pipeline":
             assert profile.endswith(f"instance-profile/{d.cluster}-pipeline")
@@ -344,8 +377,9 @@ def test_inventory_groups_instances_by_role_with_listener_addresses(deployed: Li
     running = {i["InstanceId"]: i for i in _instances(d, "running")}
     assert len(inventory["kafka"]["hosts"]) == 3
     assert len(inventory["pipeline"]["hosts"]) == 1
+    assert len(inventory["monitoring"]["hosts"]) == 1
     assert "zookeeper" not in inventory
-    for group in ("kafka", "pipeline"):
+    for group in ("kafka", "pipeline", "monitoring"):
         for host in inventory[group]["hosts"]:
             assert host.startswith(f"{group}-i-")
             instance = running[host.removeprefix(f"{group}-")]
@@ -432,10 +466,9 @@ def test_teardown_removes_everything(deployed: Lifecycle) -> None:
 
     assert _instances(d, "pending", "running", "stopping", "stopped") == []
     ec2 = d.client("ec2")
+    names = [d.cluster, f"{d.cluster}-monitoring"]
     assert (
-        ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [d.cluster]}])[
-            "SecurityGroups"
-        ]
+        ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": names}])["SecurityGroups"]
         == []
     )
     assert ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [d.cluster]}])["KeyPairs"] == []
