@@ -1,0 +1,221 @@
+"""roles/kafka_pki: a private CA (or the operator's) and one certificate per broker, as PEM files a real
+Kafka broker serves TLS from.
+
+The role runs on two inventory hosts with a local connection, each "broker" installing into its own
+directory under tmp; the controller side (keys, CSRs, certificates) is real community.crypto. Every run
+has `--diff`; no private key may show in its output.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from confluent_kafka.admin import (
+    AdminClient,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from fixtures_kafka import start_cluster
+from tls import make_ca
+
+from pipeline.local.kafka import SecureListener
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PLAY = """
+- name: Apply kafka_pki to the test brokers
+  hosts: all
+  gather_facts: false
+  roles:
+    - role: kafka_pki
+"""
+BROKERS = {
+    "broker-1": {"kafka_advertised_host": "localhost", "kafka_internal_address": "127.0.0.1"},
+    "broker-2": {"kafka_advertised_host": "broker-2.example.com", "kafka_internal_address": "10.0.0.2"},
+}
+
+
+@dataclass
+class Run:
+    rc: int
+    out: str
+
+    @property
+    def changed(self) -> int:
+        return sum(int(n) for n in re.findall(r"^\S+\s*:.*?changed=(\d+)", self.out, re.M))
+
+
+class Lab:
+    """Two brokers' worth of inventory under `root`; `run()` applies the role to them."""
+
+    def __init__(self, root: Path, **common: Any) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self.pki = root / "pki"
+        self.hosts = {name: dict(values) for name, values in BROKERS.items()}
+        self.common = {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": sys.executable,
+            "kafka_pki_dir": str(self.pki),
+            "kafka_pki_owner": pwd.getpwuid(os.getuid()).pw_name,
+            "kafka_pki_group": grp.getgrgid(os.getgid()).gr_name,
+            **common,
+        }
+
+    def tls_dir(self, host: str) -> Path:
+        return self.root / "hosts" / host / "tls"
+
+    def run(self) -> Run:
+        hosts = {h: {**v, "kafka_pki_host_dir": str(self.tls_dir(h))} for h, v in self.hosts.items()}
+        inventory = self.root / "inventory.yml"
+        inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts, "vars": self.common}}))
+        play = self.root / "play.yml"
+        play.write_text(PLAY)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+        env |= {
+            "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+            "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
+            "ANSIBLE_LOCAL_TEMP": str(self.root / "ansible-tmp"),
+            "ANSIBLE_NOCOLOR": "1",
+        }
+        cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), "--diff", str(play)]
+        done = subprocess.run(
+            cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False
+        )
+        run = Run(done.returncode, done.stdout + done.stderr)
+        assert "PRIVATE KEY" not in run.out, "a private key shows in the play's output"
+        return run
+
+    def keystore(self, host: str) -> tuple[Any, x509.Certificate, x509.Certificate]:
+        """The key, the broker certificate and the CA certificate in a host's keystore.pem, in that order."""
+        pem = (self.tls_dir(host) / "keystore.pem").read_bytes()
+        key = serialization.load_pem_private_key(pem, password=None)
+        certs = x509.load_pem_x509_certificates(pem)
+        assert pem.startswith(b"-----BEGIN PRIVATE KEY-----") and len(certs) == 2  # PKCS#8, then the chain
+        return key, certs[0], certs[1]
+
+
+def _names(cert: x509.Certificate) -> set[str]:
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return {str(n) for n in sans.get_values_for_type(x509.DNSName)} | {
+        str(ip) for ip in sans.get_values_for_type(x509.IPAddress)
+    }
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
+    lab = Lab(tmp_path_factory.mktemp("pki"))
+    first = lab.run()
+    assert first.rc == 0, first.out[-5000:]
+    return lab
+
+
+def test_each_broker_gets_a_keystore_that_chains_to_the_ca_and_names_its_addresses(lab: Lab) -> None:
+    ca_pem = (lab.pki / "ca.pem").read_bytes()
+    ca = x509.load_pem_x509_certificate(ca_pem)
+    for host, values in BROKERS.items():
+        key, cert, chain_ca = lab.keystore(host)
+        assert chain_ca == ca and (lab.tls_dir(host) / "ca.pem").read_bytes() == ca_pem
+        cert.verify_directly_issued_by(ca)
+        assert cert.public_key() == key.public_key()
+        assert _names(cert) == {values["kafka_advertised_host"], values["kafka_internal_address"]}
+        assert _mode(lab.tls_dir(host)) == 0o750
+        assert _mode(lab.tls_dir(host) / "keystore.pem") == 0o640
+        assert _mode(lab.tls_dir(host) / "ca.pem") == 0o644
+        assert _mode(lab.pki / f"{host}.key") == 0o600
+    assert _mode(lab.pki) == 0o700 and _mode(lab.pki / "ca.key") == 0o600
+
+
+def test_a_rerun_changes_nothing_and_a_new_name_reissues_that_brokers_certificate_only(lab: Lab) -> None:
+    before = {host: lab.keystore(host)[1] for host in BROKERS}
+    ca_before = (lab.pki / "ca.pem").read_bytes()
+    rerun = lab.run()
+    assert rerun.rc == 0 and rerun.changed == 0, rerun.out[-5000:]
+
+    lab.hosts["broker-1"]["kafka_pki_names"] = ["localhost", "127.0.0.1", "kafka-1.example.com"]
+    renamed = lab.run()
+    assert renamed.rc == 0, renamed.out[-5000:]
+    after = {host: lab.keystore(host)[1] for host in BROKERS}
+    assert _names(after["broker-1"]) == {"localhost", "127.0.0.1", "kafka-1.example.com"}
+    assert after["broker-1"].serial_number != before["broker-1"].serial_number
+    assert after["broker-2"] == before["broker-2"]
+    assert (lab.pki / "ca.pem").read_bytes() == ca_before
+
+
+def test_a_real_broker_serves_tls_from_the_keystore_to_a_client_that_verifies_its_name(
+    lab: Lab, kafka_home: Path, tmp_path: Path
+) -> None:
+    keystore = lab.tls_dir("broker-1") / "keystore.pem"
+    cluster = start_cluster(
+        kafka_home, tmp_path / "kafka", nodes=1, secure=SecureListener(lambda _n: keystore)
+    )
+    try:
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})  # PLAINTEXT: the test's setup path
+        info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192)
+        upsert = UserScramCredentialUpsertion("admin", info, b"a-test-password-of-some-length")
+        for future in admin.alter_user_scram_credentials([upsert]).values():
+            future.result(30)
+        secure = AdminClient(
+            {
+                "bootstrap.servers": cluster.secure_bootstrap,  # 127.0.0.1: a name the certificate covers
+                "security.protocol": "SASL_SSL",
+                "sasl.mechanism": "SCRAM-SHA-512",
+                "sasl.username": "admin",
+                "sasl.password": "a-test-password-of-some-length",
+                "ssl.ca.location": str(lab.tls_dir("broker-1") / "ca.pem"),
+                "ssl.endpoint.identification.algorithm": "https",
+            }
+        )
+        metadata = secure.list_topics(timeout=30)
+        assert metadata.brokers, "no broker answered over TLS"
+    finally:
+        cluster.close()
+
+
+def test_the_operators_own_ca_signs_instead_of_the_kits(tmp_path: Path) -> None:
+    theirs = make_ca(tmp_path / "their-ca", "their corporate CA")
+    key_file = tmp_path / "their-ca" / "ca.key"
+    key_file.write_bytes(
+        theirs.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    key_file.chmod(0o600)
+    lab = Lab(tmp_path / "lab", kafka_pki_ca_cert_file=str(theirs.pem), kafka_pki_ca_key_file=str(key_file))
+    run = lab.run()
+    assert run.rc == 0, run.out[-5000:]
+    for host in BROKERS:
+        _key, cert, chain_ca = lab.keystore(host)
+        cert.verify_directly_issued_by(theirs.cert)
+        assert chain_ca == theirs.cert
+        assert (lab.tls_dir(host) / "ca.pem").read_bytes() == theirs.pem.read_bytes()
+    assert not (lab.pki / "ca.key").exists() and not (lab.pki / "ca.pem").exists()
+
+
+def test_half_a_ca_setting_stops_in_one_line_before_any_key_is_made(tmp_path: Path) -> None:
+    theirs = make_ca(tmp_path / "their-ca")
+    lab = Lab(tmp_path / "lab", kafka_pki_ca_cert_file=str(theirs.pem))
+    run = lab.run()
+    assert run.rc != 0
+    errors = [line for line in run.out.splitlines() if line.startswith("[ERROR]")]
+    assert errors and all("set both kafka_pki_ca_cert_file and kafka_pki_ca_key_file" in e for e in errors)
+    assert "Traceback" not in run.out and not lab.pki.exists()
