@@ -115,6 +115,17 @@ def test_ssm_passwords_are_created_once_and_read_back_the_same(moto_endpoint: st
     _assert_not_printed(rerun, list(first.passwords.values()))
 
 
+def test_a_password_stored_in_clear_stops_the_run_in_one_line(moto_endpoint: str, tmp_path: Path) -> None:
+    prefix = f"/sp{uuid.uuid4().hex[:8]}/kafka/scram"
+    clear = "in-clear-" + uuid.uuid4().hex
+    _ssm(moto_endpoint).put_parameter(Name=f"{prefix}/producer", Value=clear, Type="String")
+    run = _run(moto_endpoint, tmp_path, kafka_credentials_ssm_prefix=prefix)
+    assert run.rc != 0 and not run.passwords
+    (line,) = [line for line in run.out.splitlines() if line.startswith("[ERROR]")]
+    assert f"{prefix}/producer: not a SecureString" in line, line
+    _assert_not_printed(run, [clear])
+
+
 def test_vault_passwords_are_used_as_given_and_never_printed(moto_endpoint: str, tmp_path: Path) -> None:
     given = {user: f"{user}-{uuid.uuid4().hex}" for user in USERS}
     run = _run(moto_endpoint, tmp_path, kafka_credentials_source="vault", kafka_credentials_passwords=given)
