@@ -8,6 +8,7 @@ import re
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -29,6 +30,7 @@ from pipeline.cli_options import (
 )
 from pipeline.config import Settings
 from pipeline.errors import PipelineError
+from pipeline.kafka import AdminClient
 from pipeline.kafka.security import client_security
 
 log = logging.getLogger("stockpipe")
@@ -711,6 +713,21 @@ def topics_create(
 TimeoutOpt = Annotated[
     float, typer.Option(min=0.1, metavar="SECONDS", help="Seconds for each Kafka request.")
 ]
+TopicArg = Annotated[
+    str | None, typer.Argument(metavar="[TOPIC]", help="Topic [default: the topic setting].")
+]
+
+
+@contextlib.contextmanager
+def _admin(settings: Settings, timeout: float) -> Iterator[AdminClient]:
+    """The cluster's admin client for the topics commands, closed after."""
+    from pipeline.kafka.topics import open_admin
+
+    admin = open_admin(settings.bootstrap, timeout, settings.client, client_security(settings))
+    try:
+        yield admin
+    finally:
+        admin.close()
 
 
 @topics_app.command("list")
@@ -722,15 +739,10 @@ def topics_list(
     shared: Shared,
 ) -> None:
     """The cluster's topics: partitions, replicas, records retained."""
-    from pipeline.kafka.topics import open_admin
     from pipeline.ops.topics import list_lines, list_topics
 
-    settings = shared.settings()
-    admin = open_admin(settings.bootstrap, timeout, settings.client, client_security(settings))
-    try:
+    with _admin(shared.settings(), timeout) as admin:
         topics = list_topics(admin, timeout)
-    finally:
-        admin.close()
     if json_out:
         for t in topics:
             _json_line(t.to_json())
@@ -741,24 +753,18 @@ def topics_list(
 @topics_app.command("describe")
 @shared_options(BROKER, STATE)
 def topics_describe(
-    name: Annotated[
-        str | None, typer.Argument(metavar="[TOPIC]", help="Topic [default: the topic setting].")
-    ] = None,
+    name: TopicArg = None,
     json_out: JsonOpt = False,
     timeout: TimeoutOpt = 10.0,
     *,
     shared: Shared,
 ) -> None:
     """One topic's partitions: leader, replicas, in-sync replicas, first and end offsets."""
-    from pipeline.kafka.topics import open_admin
     from pipeline.ops.topics import describe_lines, describe_topic
 
     settings = shared.settings(topic=name)
-    admin = open_admin(settings.bootstrap, timeout, settings.client, client_security(settings))
-    try:
+    with _admin(settings, timeout) as admin:
         summary = describe_topic(admin, settings.topic, timeout, settings.bootstrap)
-    finally:
-        admin.close()
     if json_out:
         _json_line(summary.to_json())
     else:
@@ -768,9 +774,7 @@ def topics_describe(
 @topics_app.command("peek")
 @shared_options(BROKER, STATE)
 def topics_peek(
-    name: Annotated[
-        str | None, typer.Argument(metavar="[TOPIC]", help="Topic [default: the topic setting].")
-    ] = None,
+    name: TopicArg = None,
     count: Annotated[int, typer.Option("-n", "--count", min=1, help="Records per partition.")] = 5,
     partition: Annotated[
         list[int] | None,
@@ -785,16 +789,12 @@ def topics_peek(
     shared: Shared,
 ) -> None:
     """The last N records of each partition (like `kcat -C -o -N -e`), without joining any group."""
-    from pipeline.kafka.topics import open_admin
     from pipeline.ops.topics import describe_topic, message_json, message_line, peek
 
     settings = shared.settings(topic=name)
-    admin = open_admin(settings.bootstrap, timeout, settings.client, client_security(settings))
-    try:
+    with _admin(settings, timeout) as admin:
         summary = describe_topic(admin, settings.topic, timeout, settings.bootstrap)
         messages = peek(admin, summary, count, partition or None, from_start, timeout)
-    finally:
-        admin.close()
     for m in messages:
         typer.echo(message_json(m) if json_out else message_line(m))
 
