@@ -49,6 +49,9 @@ class SinkSettings:
     session_timeout_ms: int = 10_000
     max_poll_interval_ms: int = 300_000
     metrics: str = ""  # HOST:PORT of its Prometheus /metrics; empty = off (pipeline/metrics.py)
+    # The sink host's rack (its availability zone): brokers with a rack-aware replica selector then serve
+    # its fetches from the replica in the same zone (KIP-392), not across zones. Empty = the leader.
+    client_rack: str = ""
 
 
 #: Each section's fields and the Python type a file or the environment must give for it.
@@ -131,6 +134,12 @@ def _check_sections(settings: Settings) -> None:
         parse_rate(p.rate)
     if p.speed is not None:
         check_speed(p.speed)
+    if k.client_rack and settings.client != "confluent":
+        raise PipelineError(
+            f"setting sink.client_rack = {k.client_rack!r} needs the confluent client: kafka-python cannot "
+            "fetch from the nearest replica",
+            'set client = "confluent", or leave client_rack empty',
+        )
     if p.rate is not None and p.speed is not None:
         raise PipelineError("producer rate and speed are both set", "choose one way to pace the replay")
     for where, ok, rule in (

@@ -68,6 +68,10 @@ def test_producer_and_sink_sections_layer_like_every_other_setting(tmp_path, mon
         ("[stockpipe.sink]\nbatch_size = 5\n", "unknown sink settings: batch_size"),
         ('[stockpipe.producer]\nrate = "fast"\n', "--rate 'fast' is not a rate"),
         ("[stockpipe.producer]\nspeed = 0\n", "--speed 0.0 must be a finite number > 0"),
+        (
+            '[stockpipe]\nclient = "kafka-python"\n[stockpipe.sink]\nclient_rack = "zone-b"\n',
+            "sink.client_rack = 'zone-b' needs the confluent client",
+        ),
     ]:
         path.write_text(text)
         with pytest.raises(PipelineError, match=re.escape(message)):

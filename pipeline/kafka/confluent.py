@@ -230,6 +230,9 @@ class ConfluentConsumer(ConsumerClient):
             "error_cb": self._on_error,
             "logger": LIBRDKAFKA,
         }
+        rack = options.pop("client_rack", "")
+        if rack:  # fetch from the replica in this rack when the brokers' replica selector is rack-aware
+            config["client.rack"] = rack
         config.update(options.pop("config", {}) or {})
         self.errors = ErrorReporter(log)
         self.security = security

@@ -176,6 +176,11 @@ class KafkaPythonConsumer(ConsumerClient):
             "max_poll_interval_ms": int(options.pop("max_poll_interval_ms", 300_000)),
             "api_version_auto_timeout_ms": 5_000,
         }
+        if options.pop("client_rack", ""):
+            raise PipelineError(
+                "sink.client_rack is set, but kafka-python cannot fetch from the nearest replica",
+                'use client = "confluent", or leave client_rack empty',
+            )
         config.update(options.pop("config", {}) or {})
         try:
             self._consumer = KafkaConsumer(**config)

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,8 +103,13 @@ class KafkaCluster:
         cluster_id: str | None = None,
         die_with_parent: bool = False,
         secure: SecureListener | None = None,
+        racks: Sequence[str] | None = None,
     ) -> None:
-        """`nodes` (default 1) nodes on free ports, or one node per (client, controller) port in `ports`."""
+        """`nodes` (default 1) nodes on free ports, or one node per (client, controller) port in `ports`.
+
+        `racks` gives each node a `broker.rack` (a zone, as on EC2) and turns on the rack-aware replica
+        selector, so a consumer with a `client.rack` reads from the replica in its rack (KIP-392).
+        """
         pairs = list(ports) if ports is not None else []
         count = nodes if nodes is not None else (len(pairs) or 1)
         if count < 1 or (pairs and len(pairs) != count):
@@ -118,6 +123,9 @@ class KafkaCluster:
         # Tests and benchmarks: a broker must not outlive a killed runner. `local up` keeps its broker.
         self.die_with_parent = die_with_parent
         self.secure = secure
+        if racks is not None and len(racks) != count:
+            raise ValueError(f"one rack per node: {count} nodes, racks {list(racks)}")
+        self.racks = list(racks) if racks is not None else None
         pairs = pairs or [(free_port(host), free_port(host)) for _ in range(count)]
         self.nodes = [
             KafkaNode(
@@ -172,8 +180,17 @@ class KafkaCluster:
             "share.coordinator.state.topic.replication.factor": rf,
             "share.coordinator.state.topic.min.isr": isr,
             **LOCAL_DEFAULTS,
+            **self._rack_properties(node),
             **self._secure_properties(node),
             **self.overrides,
+        }
+
+    def _rack_properties(self, node: KafkaNode) -> dict[str, str]:
+        if self.racks is None:
+            return {}
+        return {
+            "broker.rack": self.racks[node.node_id - 1],
+            "replica.selector.class": "org.apache.kafka.common.replica.RackAwareReplicaSelector",
         }
 
     def _secure_properties(self, node: KafkaNode) -> dict[str, str]:

@@ -74,6 +74,7 @@ def run_sink(
     group_timers = {
         "session_timeout_ms": settings.sink.session_timeout_ms,
         "max_poll_interval_ms": settings.sink.max_poll_interval_ms,
+        "client_rack": settings.sink.client_rack,
     }
     consumer = make_consumer(
         settings.client,
