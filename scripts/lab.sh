@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The local lab: rehearse site.yml on this machine before touching AWS.
 #
-#   sudo make lab            # = scripts/lab.sh up: 3 brokers + 1 pipeline host, a local AWS-API endpoint
+#   sudo make lab            # = scripts/lab.sh up: 3 brokers + 1 pipeline host (also the monitoring host), a local AWS-API endpoint
 #   ansible-playbook -i inventory/lab site.yml
 #   sudo make lab-down       # = scripts/lab.sh down: stops everything, removes inventory/lab
 #
-#   scripts/lab.sh up [--brokers N] [--kafka-tarball PATH] [--kafka-version V]
+#   scripts/lab.sh up [--brokers N] [--kafka-tarball PATH] [--kafka-version V] [--jmx-exporter-jar PATH]
 #   scripts/lab.sh down | status
 #   scripts/lab.sh stockpipe ARGS...   run `stockpipe ARGS` on the pipeline host as the services do
 #                                      (e.g. scripts/lab.sh stockpipe query --named top_movers)
@@ -22,6 +22,12 @@
 # the archive cannot be reached, the same version assembled from its Maven Central artifacts
 # (pipeline/local/kafka_dist.py, cached in .cache/kafka-dist). `lab.sh up` says which one it used.
 #
+# Monitoring (docs/monitoring.md): the pipeline host is also the `monitoring` host (Prometheus on
+# 10.77.0.1N:9090, reachable from this machine over the bridge). The brokers' JMX exporter agent is the jar
+# scripts/fetch-jmx-exporter.sh fetches from Maven Central (or --jmx-exporter-jar PATH), copied from here;
+# the Debian packages of Prometheus and the node exporter come from a local apt repository
+# (scripts/lab-apt.sh, cached in .cache/lab-apt) copied into each host as its only apt source.
+#
 # Needs Linux and root (network namespaces, a bridge, systemd-nspawn); installs debootstrap and
 # systemd-container with apt when they are missing.
 set -euo pipefail
@@ -36,6 +42,7 @@ BROKERS=3
 KAFKA_VERSION=4.1.0
 KAFKA_SCALA=2.13
 KAFKA_TARBALL=""
+JMX_EXPORTER_JAR=""
 
 die() { echo "lab: error: $1" >&2; exit 1; }
 say() { echo "lab: $*"; }
@@ -47,6 +54,7 @@ preflight() {
   local missing=()
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   command -v systemd-nspawn >/dev/null || missing+=(systemd-container)
+  command -v dpkg-scanpackages >/dev/null || missing+=(dpkg-dev)
   if [ ${#missing[@]} -gt 0 ]; then
     command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get to install them; fix: install ${missing[*]}"
     say "installing ${missing[*]} (apt)"
@@ -115,6 +123,30 @@ kafka_tarball() {
   say "Kafka: $KAFKA_TARBALL (assembled from Maven Central by pipeline/local/kafka_dist.py)"
 }
 
+jmx_exporter_jar() {
+  if [ -n "$JMX_EXPORTER_JAR" ]; then
+    [ -f "$JMX_EXPORTER_JAR" ] || die "--jmx-exporter-jar $JMX_EXPORTER_JAR: no such file"
+    JMX_EXPORTER_JAR="$(cd "$(dirname "$JMX_EXPORTER_JAR")" && pwd)/$(basename "$JMX_EXPORTER_JAR")"
+  else
+    JMX_EXPORTER_JAR="$("$HERE/fetch-jmx-exporter.sh")" \
+      || die "cannot fetch the JMX exporter agent from Maven Central (see above); fix: pass --jmx-exporter-jar PATH"
+  fi
+  say "JMX exporter agent: $JMX_EXPORTER_JAR"
+}
+
+# The lab's apt mirror (scripts/lab-apt.sh) inside every host, as its only apt source.
+apt_mirror() {
+  local repo name _ip _public
+  repo="$("$HERE/lab-apt.sh")" || die "cannot build the lab's apt repository (see above)"
+  while read -r name _ip _public; do
+    local root="$RUN_DIR/$name/root"
+    rm -rf "$root/srv/stockpipe-lab-apt" && mkdir -p "$root/srv"
+    cp -r "$repo" "$root/srv/stockpipe-lab-apt"
+    echo "deb [trusted=yes] file:/srv/stockpipe-lab-apt ./" >"$root/etc/apt/sources.list.d/stockpipe-lab.list"
+  done <"$RUN_DIR/hosts.txt"
+  say "apt: every host installs from its copy of $repo (Debian packages of Prometheus and the node exporter)"
+}
+
 write_inventory() {
   local total=$((BROKERS + 1)) sha
   sha="$(sha512sum "$KAFKA_TARBALL" | cut -d' ' -f1)"
@@ -135,16 +167,19 @@ write_inventory() {
     echo "    kafka_tarball_checksum: $sha"
     echo "    # Lab hosts see this machine's whole memory; keep each broker small."
     echo "    kafka_heap_size: 512m"
+    echo "    # The brokers' Prometheus JMX exporter agent, copied from this machine (its SHA-256 is the role's)."
+    echo "    jmx_exporter_url: $JMX_EXPORTER_JAR"
     echo "  hosts:"
     echo "    localhost:"
     echo "      ansible_connection: local"
     echo "      ansible_python_interpreter: \"{{ ansible_playbook_python }}\""
     echo "  children:"
-    local i=0 brokers="" pipeline=""
+    local i=0 brokers="" pipeline="" monitoring=""
     while read -r name ip public; do
       i=$((i + 1))
       if [ $i -eq $total ]; then
         pipeline+="        $name:\n          ansible_host: $ip\n"
+        monitoring="        $name:\n"
       else
         brokers+="        $name:\n          ansible_host: $ip\n          kafka_node_id: $i\n"
         brokers+="          kafka_internal_address: $ip\n          kafka_advertised_host: $public\n"
@@ -163,6 +198,10 @@ write_inventory() {
     echo "          AWS_SECRET_ACCESS_KEY: lab"
     echo "        # moto's Athena runs no SQL: the pipeline host queries the lake with DuckDB."
     echo "        pipeline_engine: duckdb"
+    echo "    # Prometheus (playbooks/monitoring.yml) on the pipeline host."
+    echo "    monitoring:"
+    echo "      hosts:"
+    printf '%b' "$monitoring"
   } >"$LAB_DIR/hosts.yml"
   cat >"$LAB_DIR/settings.yml" <<YAML
 # Written by scripts/lab.sh up: the playbooks/vars/aws.yml settings for the lab's local AWS endpoint.
@@ -182,15 +221,20 @@ up() {
   [ -x "$REPO/.venv/bin/ansible-playbook" ] && [ -x "$REPO/.venv/bin/moto_server" ] \
     || { say "installing the Python environment (scripts/setup.sh local,dev,ansible)"; "$REPO/scripts/setup.sh" local,dev,ansible; }
   kafka_tarball
+  jmx_exporter_jar
   say "root file system (built once, cached in .cache/ansible-hosts)"
   "$HERE/lab-hosts.sh" rootfs
   "$HERE/lab-hosts.sh" net-up
   start_aws
   "$HERE/lab-hosts.sh" up $((BROKERS + 1))
+  apt_mirror
   write_inventory
-  say "ready: $BROKERS brokers and 1 pipeline host (inventory/lab/hosts.yml). Next:"
+  local monitor
+  monitor="$(tail -n 1 "$RUN_DIR/hosts.txt" | cut -d' ' -f2)"
+  say "ready: $BROKERS brokers and 1 pipeline + monitoring host (inventory/lab/hosts.yml). Next:"
   say "  .venv/bin/ansible-playbook -i inventory/lab site.yml"
   say "  scripts/lab.sh stockpipe query --named top_movers      # SQL on the pipeline host"
+  say "  http://$monitor:9090/alerts                           # Prometheus, once site.yml ran"
 }
 
 down() {
@@ -233,6 +277,7 @@ while [ $# -gt 0 ]; do
     --brokers) BROKERS="$2"; shift 2 ;;
     --kafka-tarball) KAFKA_TARBALL="$2"; shift 2 ;;
     --kafka-version) KAFKA_VERSION="$2"; shift 2 ;;
+    --jmx-exporter-jar) JMX_EXPORTER_JAR="$2"; shift 2 ;;
     *) die "unknown option $1; fix: see the usage at the top of scripts/lab.sh" ;;
   esac
 done
@@ -241,6 +286,7 @@ case "$cmd" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: scripts/lab.sh up [--brokers N] [--kafka-tarball PATH] [--kafka-version V] | down | status" \
+  *) echo "usage: scripts/lab.sh up [--brokers N] [--kafka-tarball PATH] [--kafka-version V] [--jmx-exporter-jar PATH]" \
+       "| down | status" \
        "| stockpipe ARGS..." >&2; exit 2 ;;
 esac

@@ -3,7 +3,8 @@
 # ansible-lint (production profile), two molecule scenarios (kraft, zookeeper) on systemd-nspawn hosts,
 # each with converge, idempotence, verify and the checkers below (drift, broker identity, restart gate,
 # rolling restarts under load), and the whole site.yml on the local lab (scripts/lab.sh: 3 brokers +
-# 1 pipeline host, moto as AWS).
+# 1 pipeline host that is also the monitoring host, moto as AWS), ending with Prometheus' alerts on real
+# faults (monitoring_check.py).
 # Installs what it needs, cleans up in a trap, prints one line per step and finally "N passed, M failed".
 #
 #   tests/ansible/run.sh [SCENARIO...]     (default: kraft zookeeper site; must run as root)
@@ -99,6 +100,16 @@ build_distributions() {
 }
 sha512_of() { sed -n "s/  kafka_2.13-$1\.tgz\$//p" "$TARBALLS/SHA512SUMS"; }
 
+# The Prometheus JMX exporter agent the jmx_exporter role pins (scripts/fetch-jmx-exporter.sh: from Maven
+# Central, cached in .cache/jmx-exporter), served beside the tarballs; the role checks its own SHA-256.
+stage_jmx_exporter() {
+  local jar
+  jar="$("$REPO/scripts/fetch-jmx-exporter.sh")" || return 1
+  mkdir -p "$TARBALLS"
+  ln -f "$jar" "$TARBALLS/" 2>/dev/null || cp "$jar" "$TARBALLS/" || return 1
+  basename "$jar" >"$TARBALLS/JMX_EXPORTER"
+}
+
 step "install apt packages" "$ARTIFACTS/apt.log" install_packages || fatal_setup "apt packages"
 step "python env (scripts/setup.sh local,dev,ansible)" "$ARTIFACTS/setup.log" ./scripts/setup.sh local,dev,ansible \
   || fatal_setup "python env"
@@ -106,13 +117,15 @@ export PATH="$REPO/.venv/bin:$PATH"
 export ANSIBLE_NOCOLOR=1 NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
 lint() {
   ansible-lint --profile production roles/java roles/zookeeper roles/kafka roles/pipeline roles/aws_analytics roles/provision roles/kafka_dist \
-    site.yml playbooks \
+    roles/jmx_exporter roles/node_exporter roles/monitoring site.yml playbooks \
     && (cd "$HERE" && ANSIBLE_ROLES_PATH="$REPO/roles" ansible-lint --profile production molecule/shared)
 }
 step "ansible-lint --profile production (roles, test playbooks)" "$ARTIFACTS/lint.log" lint
 step "rootfs (build or reuse)" "$ARTIFACTS/rootfs.log" "$REPO/scripts/lab-hosts.sh" rootfs || fatal_setup "rootfs"
 step "Kafka 4.1.0, 4.1.1, 3.9.1 from Maven Central (build or reuse)" "$ARTIFACTS/kafka-dist.log" \
   build_distributions || fatal_setup "Kafka distributions (log: test-artifacts/ansible/kafka-dist.log)"
+step "Prometheus JMX exporter agent from Maven Central (fetch or reuse)" "$ARTIFACTS/jmx-exporter.log" \
+  stage_jmx_exporter || fatal_setup "JMX exporter agent (log: test-artifacts/ansible/jmx-exporter.log)"
 step "bridge, S3 (moto) and tarball HTTP servers" "$ARTIFACTS/servers.log" start_servers || fatal_setup "servers"
 STOCKPIPE_TARBALL_SHA512_4="$(sha512_of 4.1.0)"
 STOCKPIPE_TARBALL_SHA512_4_UP="$(sha512_of 4.1.1)"
@@ -120,6 +133,7 @@ STOCKPIPE_TARBALL_SHA512_3="$(sha512_of 3.9.1)"
 export STOCKPIPE_TARBALL_SHA512_4 STOCKPIPE_TARBALL_SHA512_3 STOCKPIPE_TARBALL_SHA512_4_UP
 export STOCKPIPE_TARBALL_BASE="http://$BRIDGE_ADDR:$HTTP_PORT"
 export STOCKPIPE_TARBALL_DIR="$TARBALLS"
+export STOCKPIPE_JMX_EXPORTER_URL="$STOCKPIPE_TARBALL_BASE/$(cat "$TARBALLS/JMX_EXPORTER")"
 
 # On a failed step: keep each host's service journals, listening sockets and the S3 server's view.
 collect_diagnostics() {
@@ -129,26 +143,31 @@ collect_diagnostics() {
     echo "===== $name ($ip)"
     ssh -i "$RUN_DIR/id_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
       -o LogLevel=ERROR -o ConnectTimeout=5 "root@$ip" \
-      'systemctl status kafka zookeeper "stockpipe-*" --no-pager; ss -ltnp;
-       journalctl -u kafka -u zookeeper -u "stockpipe-*" --no-pager | tail -n 150' 2>&1
+      'systemctl status kafka zookeeper "stockpipe-*" prometheus prometheus-node-exporter --no-pager; ss -ltnp;
+       journalctl -u kafka -u zookeeper -u "stockpipe-*" -u prometheus -u prometheus-node-exporter --no-pager \
+         | tail -n 200' 2>&1
   done <"$RUN_DIR/hosts.txt" >"$out"
   tail -n 40 "$ARTIFACTS/moto.log" >>"$out"
   echo "    diagnostics: ${out#"$REPO"/}"
 }
 
-# site.yml end to end on the lab: kafka, analytics (moto), pipeline, smoke; then checks (site_test.py).
+# site.yml end to end on the lab: kafka, analytics (moto), pipeline, smoke, monitoring; then checks
+# (site_test.py), and last the alerts on real faults (monitoring_check.py: it stops a broker and the sink).
 site_scenario() {
   local log="$ARTIFACTS/site" failed_before=$failed
   "$REPO/scripts/lab-hosts.sh" down >/dev/null 2>&1
-  if step "[site] lab up: 3 brokers + 1 pipeline host (scripts/lab.sh)" "$log-lab.log" \
+  if step "[site] lab up: 3 brokers + 1 pipeline/monitoring host (scripts/lab.sh)" "$log-lab.log" \
        "$REPO/scripts/lab.sh" up --brokers 3 --kafka-tarball "$TARBALLS/kafka_2.13-4.1.0.tgz" \
-    && step "[site] site.yml -i inventory/lab (kafka, analytics, pipeline, smoke)" "$log-converge.log" \
+       --jmx-exporter-jar "$TARBALLS/$(cat "$TARBALLS/JMX_EXPORTER")" \
+    && step "[site] site.yml -i inventory/lab (kafka, analytics, pipeline, smoke, monitoring)" "$log-converge.log" \
        python "$HERE/site_test.py" converge; then
     step "[site] verify (services, user, sample rows in the lake by SQL)" "$log-verify.log" python "$HERE/site_test.py" verify
     step "[site] idempotence (second site.yml run changed=0)" "$log-idempotence.log" \
       python "$HERE/site_test.py" idempotence
     step "[site] origin tutorial's kafka-python client via :9092" "$log-tutorial.log" python "$HERE/site_test.py" tutorial
     step "[site] config change restarts services, nothing twice" "$log-restart.log" python "$HERE/site_test.py" restart
+    step "[site] Prometheus: targets up, broker/URP and lag alerts fire and clear, producer = sink" \
+      "$log-monitoring.log" python "$HERE/monitoring_check.py" --log "$log-monitoring-runs.log"
   fi
   [ "$failed" -eq "$failed_before" ] || collect_diagnostics site
   step "[site] lab hosts down" "$log-down.log" "$REPO/scripts/lab-hosts.sh" down
