@@ -35,10 +35,10 @@ RECAP = re.compile(
 FACTS_PLAYBOOK = """\
 - name: Gather facts only (the floor every converge pays)
   hosts: kafka
-  gather_facts: true
+  gather_facts: false
   tasks:
-    - name: Reach each host
-      ansible.builtin.ping:
+    - name: Gather the facts (always, even where a fact cache is configured)
+      ansible.builtin.setup:
 """
 
 
