@@ -116,8 +116,7 @@ step "python env (scripts/setup.sh local,dev,ansible)" "$ARTIFACTS/setup.log" ./
 export PATH="$REPO/.venv/bin:$PATH"
 export ANSIBLE_NOCOLOR=1 NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
 lint() {
-  ansible-lint --profile production roles/java roles/zookeeper roles/kafka roles/pipeline roles/aws_analytics roles/provision roles/kafka_dist \
-    roles/jmx_exporter roles/node_exporter roles/monitoring site.yml playbooks \
+  ansible-lint --profile production roles/*/ site.yml playbooks \
     && (cd "$HERE" && ANSIBLE_ROLES_PATH="$REPO/roles" ansible-lint --profile production molecule/shared)
 }
 step "ansible-lint --profile production (roles, test playbooks)" "$ARTIFACTS/lint.log" lint
