@@ -28,6 +28,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fixtures_aws import running_moto_server
+from playbook_run import PlaybookRun
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -47,21 +48,6 @@ pytestmark = pytest.mark.integration
 
 
 @dataclass
-class Run:
-    rc: int
-    out: str
-
-    @property
-    def changed(self) -> int:
-        """Sum of changed= over every PLAY RECAP line (one per play)."""
-        return sum(int(n) for n in re.findall(r"^localhost\s*:.*?changed=(\d+)", self.out, re.M))
-
-    @property
-    def failed(self) -> int:
-        return sum(int(n) for n in re.findall(r"^localhost\s*:.*?failed=(\d+)", self.out, re.M))
-
-
-@dataclass
 class Deployment:
     endpoint: str
     cluster: str
@@ -78,7 +64,9 @@ class Deployment:
             aws_secret_access_key="testing",
         )
 
-    def playbook(self, *playbooks: str, extra: dict[str, Any] | None = None, timeout: int = 240) -> Run:
+    def playbook(
+        self, *playbooks: str, extra: dict[str, Any] | None = None, timeout: int = 240
+    ) -> PlaybookRun:
         cmd = [_tool("ansible-playbook") or "ansible-playbook", "-e", f"@{self.vars_file}"]
         if extra:
             cmd += ["-e", json.dumps(extra)]
@@ -86,7 +74,7 @@ class Deployment:
         proc = subprocess.run(
             cmd, cwd=REPO, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
         )
-        return Run(proc.returncode, proc.stdout + proc.stderr)
+        return PlaybookRun(proc.returncode, proc.stdout + proc.stderr)
 
     def inventory(self) -> dict[str, Any]:
         inv = [_tool("ansible-inventory") or "ansible-inventory", "-i", "inventory/aws_ec2.yml", "--list"]
@@ -160,8 +148,8 @@ def _deployment(endpoint: str, tmp: Path, **overrides: Any) -> Deployment:
 @dataclass
 class Lifecycle:
     d: Deployment
-    first: Run
-    rerun: Run
+    first: PlaybookRun
+    rerun: PlaybookRun
 
 
 @pytest.fixture(scope="module")

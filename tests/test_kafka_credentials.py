@@ -20,6 +20,7 @@ from typing import Any
 
 import boto3
 import pytest
+from playbook_run import PlaybookRun
 
 pytestmark = pytest.mark.integration
 
@@ -44,14 +45,8 @@ PLAY = """
 
 
 @dataclass
-class Run:
-    rc: int
-    out: str
+class Run(PlaybookRun):
     passwords: dict[str, str]
-
-    @property
-    def changed(self) -> int:
-        return sum(int(n) for n in re.findall(r"^localhost\s*:.*?changed=(\d+)", self.out, re.M))
 
 
 def _run(endpoint: str, tmp: Path, **variables: Any) -> Run:

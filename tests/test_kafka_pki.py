@@ -11,10 +11,8 @@ from __future__ import annotations
 import grp
 import os
 import pwd
-import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,7 @@ from confluent_kafka.admin import (
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from fixtures_kafka import start_cluster
+from playbook_run import PlaybookRun
 from tls import make_ca
 
 from pipeline.local.kafka import SecureListener
@@ -48,16 +47,6 @@ BROKERS = {
     "broker-1": {"kafka_advertised_host": "localhost", "kafka_internal_address": "127.0.0.1"},
     "broker-2": {"kafka_advertised_host": "broker-2.example.com", "kafka_internal_address": "10.0.0.2"},
 }
-
-
-@dataclass
-class Run:
-    rc: int
-    out: str
-
-    @property
-    def changed(self) -> int:
-        return sum(int(n) for n in re.findall(r"^\S+\s*:.*?changed=(\d+)", self.out, re.M))
 
 
 class Lab:
@@ -80,7 +69,7 @@ class Lab:
     def tls_dir(self, host: str) -> Path:
         return self.root / "hosts" / host / "tls"
 
-    def run(self) -> Run:
+    def run(self) -> PlaybookRun:
         hosts = {h: {**v, "kafka_pki_host_dir": str(self.tls_dir(h))} for h, v in self.hosts.items()}
         inventory = self.root / "inventory.yml"
         inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts, "vars": self.common}}))
@@ -97,7 +86,7 @@ class Lab:
         done = subprocess.run(
             cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False
         )
-        run = Run(done.returncode, done.stdout + done.stderr)
+        run = PlaybookRun(done.returncode, done.stdout + done.stderr)
         assert "PRIVATE KEY" not in run.out, "a private key shows in the play's output"
         return run
 
