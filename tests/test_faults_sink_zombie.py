@@ -29,10 +29,13 @@ from pipeline.status import read_status, status_path
 
 pytestmark = pytest.mark.integration
 
-ROUNDS = 4
+#: Whether a resumed sink writes its stale batch before its next poll reports the partitions lost is a race
+#: (both outcomes are safe; only the first exercises the fencing): 4 rounds once missed it in a loaded CI
+#: run, so up to 8 rounds, each a fresh draw.
+ROUNDS = 8
 SESSION_TIMEOUT_MS = 2500
 #: Paced so that every round happens while rows are still arriving.
-RATE = "2500/s"
+RATE = "2000/s"
 
 
 def _members(bootstrap: str, group: str) -> int:
