@@ -144,11 +144,16 @@ def replay(log: Path) -> None:
 
 
 def counter_increase(samples: list[list[Any]]) -> float:
-    """A counter's exact increase over raw samples, across restarts (a drop starts a new process at 0)."""
-    values = [float(v) for _t, v in samples]
+    """A counter's exact increase over raw samples, across restarts: a new process starts at 0, seen as a
+    drop, or as a gap in the samples (the target was down for scrapes), since a restarted process may
+    already have counted past its predecessor's last value by its first scrape."""
+    points = [(float(t), float(v)) for t, v in samples]
+    steps = sorted(b[0] - a[0] for a, b in itertools.pairwise(points))
+    interval = steps[len(steps) // 2] if steps else 0.0
     total = 0.0
-    for prev, cur in itertools.pairwise(values):
-        total += cur if cur < prev else cur - prev
+    for (t0, prev), (t1, cur) in itertools.pairwise(points):
+        restarted = cur < prev or (interval > 0 and t1 - t0 > 2.5 * interval)
+        total += cur if restarted else cur - prev
     return total
 
 
