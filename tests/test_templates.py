@@ -38,6 +38,15 @@ def _ansible_like_env() -> jinja2.Environment:
     return env
 
 
+#: The least a pipeline host's inventory gives the config template: no broker group, a bootstrap, a lake.
+MINIMAL_HOST: dict[str, Any] = {
+    "groups": {"kafka": []},
+    "hostvars": {},
+    "pipeline_bootstrap": "b:9091",
+    "pipeline_lake": "s3://b/l",
+}
+
+
 def _render(**variables: Any) -> str:
     env = _ansible_like_env()
     context = dict(yaml.safe_load((ROLE / "defaults" / "main.yml").read_text()))
@@ -96,15 +105,9 @@ def test_lab_settings_render_an_endpoint_and_duckdb(tmp_path: Path):
 
 def test_service_tuning_lives_in_the_config_file_not_in_the_units(tmp_path: Path):
     path = tmp_path / "stockpipe.toml"
-    common = {
-        "groups": {"kafka": []},
-        "hostvars": {},
-        "pipeline_bootstrap": "b:9091",
-        "pipeline_lake": "s3://b/l",
-    }
     path.write_text(
         _render(
-            **common,
+            **MINIMAL_HOST,
             pipeline_produce_rate="500/s",
             pipeline_sink_batch_records=1234,
             pipeline_sink_batch_age=7,
@@ -113,7 +116,7 @@ def test_service_tuning_lives_in_the_config_file_not_in_the_units(tmp_path: Path
     settings = load_settings(path)
     assert (settings.producer.rate, settings.producer.speed) == ("500/s", None)
     assert (settings.sink.batch_records, settings.sink.batch_age) == (1234, 7.0)
-    path.write_text(_render(**common, pipeline_produce_speed=2.5))
+    path.write_text(_render(**MINIMAL_HOST, pipeline_produce_speed=2.5))
     assert load_settings(path).producer.speed == 2.5
     for unit in ("stockpipe-sink.service.j2", "stockpipe-producer.service.j2"):
         exec_start = next(
@@ -127,18 +130,14 @@ def test_service_tuning_lives_in_the_config_file_not_in_the_units(tmp_path: Path
 def test_metrics_listen_on_the_private_address_or_not_at_all(tmp_path: Path):
     """roles/monitoring scrapes the producer and the sink on the host's private address (two ports)."""
     path = tmp_path / "stockpipe.toml"
-    common = {
-        "groups": {"kafka": []},
-        "hostvars": {},
-        "pipeline_bootstrap": "b:9091",
-        "pipeline_lake": "s3://b/l",
-    }
-    path.write_text(_render(**common))
+    path.write_text(_render(**MINIMAL_HOST))
     settings = load_settings(path)
     assert (settings.producer.metrics, settings.sink.metrics) == ("10.0.1.9:9308", "10.0.1.9:9309")
-    path.write_text(_render(**common, pipeline_metrics_address="10.0.2.7", pipeline_sink_metrics_port=9400))
+    path.write_text(
+        _render(**MINIMAL_HOST, pipeline_metrics_address="10.0.2.7", pipeline_sink_metrics_port=9400)
+    )
     assert load_settings(path).sink.metrics == "10.0.2.7:9400"
-    path.write_text(_render(**common, pipeline_metrics_enabled=False))
+    path.write_text(_render(**MINIMAL_HOST, pipeline_metrics_enabled=False))
     settings = load_settings(path)
     assert (settings.producer.metrics, settings.sink.metrics) == ("", "")
 
