@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 _RECAP = r"^\S+\s*:\s*ok=\d+\s+changed=(?P<changed>\d+).*?failed=(?P<failed>\d+)"
 
@@ -21,3 +24,20 @@ class PlaybookRun:
     @property
     def failed(self) -> int:
         return sum(int(m["failed"]) for m in re.finditer(_RECAP, self.out, re.M))
+
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def ansible_env(tmp: Path, drop: tuple[str, ...] = ("ANSIBLE_",), **extra: str) -> dict[str, str]:
+    """The environment of a test's ansible-playbook: this venv's tools, the repository's roles, its own
+    temp directory, no colour; nothing inherited whose name starts with one of `drop`; then `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    env |= {
+        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
+        "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-tmp"),
+        "ANSIBLE_NOCOLOR": "1",
+    }
+    return env | extra

@@ -12,7 +12,6 @@ docs/aws.md describes what the playbooks create.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -28,7 +27,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fixtures_aws import running_moto_server
-from playbook_run import PlaybookRun
+from playbook_run import PlaybookRun, ansible_env
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -125,22 +124,17 @@ def _deployment(endpoint: str, tmp: Path, **overrides: Any) -> Deployment:
     }
     vars_file = tmp / f"{cluster}.json"
     vars_file.write_text(json.dumps(settings))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ANSIBLE_"))}
-    env.update(
-        {
-            "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_URL": endpoint,  # modules, lookups and the inventory plugin fall back to it
-            "STOCKPIPE_CLUSTER": cluster,  # inventory/aws_ec2.yml filters on it
-            "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
-            "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-tmp"),
-            "ANSIBLE_DEPRECATION_WARNINGS": "false",
-            "ANSIBLE_NOCOLOR": "1",
-        }
+    env = ansible_env(
+        tmp,
+        drop=("AWS_", "ANSIBLE_"),
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_SESSION_TOKEN="testing",
+        AWS_REGION=REGION,
+        AWS_DEFAULT_REGION=REGION,
+        AWS_URL=endpoint,  # modules, lookups and the inventory plugin fall back to it
+        STOCKPIPE_CLUSTER=cluster,  # inventory/aws_ec2.yml filters on it
+        ANSIBLE_DEPRECATION_WARNINGS="false",
     )
     return Deployment(endpoint, cluster, vars_file, env, f"{cluster}-lake-123456789012-{REGION}")
 

@@ -9,7 +9,6 @@ output is searched for every password.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from typing import Any
 
 import boto3
 import pytest
-from playbook_run import PlaybookRun
+from playbook_run import PlaybookRun, ansible_env
 
 pytestmark = pytest.mark.integration
 
@@ -56,17 +55,14 @@ def _run(endpoint: str, tmp: Path, **variables: Any) -> Run:
     extra = {"aws_endpoint_url": endpoint, "aws_region": REGION, "passwords_out": str(out), **variables}
     vars_file = tmp / f"vars-{uuid.uuid4().hex[:6]}.json"  # a file, as a Vault vars file would be
     vars_file.write_text(json.dumps(extra))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ANSIBLE_"))}
-    env |= {
-        "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": REGION,
-        "AWS_URL": endpoint,  # nothing can reach real AWS, even if a task forgot its endpoint
-        "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
-        "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible-tmp"),
-        "ANSIBLE_NOCOLOR": "1",
-    }
+    env = ansible_env(
+        tmp,
+        drop=("AWS_", "ANSIBLE_"),
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_REGION=REGION,
+        AWS_URL=endpoint,  # nothing can reach real AWS, even if a task forgot its endpoint
+    )
     cmd = [str(BIN / "ansible-playbook"), "-v", "--diff", "-e", f"@{vars_file}", str(play)]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=180, check=False)
     passwords = json.loads(out.read_text()) if out.exists() else {}

@@ -27,7 +27,7 @@ from confluent_kafka.admin import (
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from fixtures_kafka import start_cluster
-from playbook_run import PlaybookRun
+from playbook_run import PlaybookRun, ansible_env
 from tls import make_ca
 
 from pipeline.local.kafka import SecureListener
@@ -75,13 +75,7 @@ class Lab:
         inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts, "vars": self.common}}))
         play = self.root / "play.yml"
         play.write_text(PLAY)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-        env |= {
-            "PATH": f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-            "ANSIBLE_ROLES_PATH": str(REPO / "roles"),
-            "ANSIBLE_LOCAL_TEMP": str(self.root / "ansible-tmp"),
-            "ANSIBLE_NOCOLOR": "1",
-        }
+        env = ansible_env(self.root)
         cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), "--diff", str(play)]
         done = subprocess.run(
             cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False
