@@ -18,6 +18,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,10 +94,38 @@ def _unwrap(value: Any) -> Any:
     return value
 
 
+# moto 5.2 leaves SnapshotId and MultiAttachEnabled out of DescribeVolumes for a volume created without a
+# snapshot; real EC2 returns "" and false, and amazon.aws 10's ec2_vol / ec2_vol_info index both (KeyError).
+# This module's moto_server answers as EC2 does, through a sitecustomize on its PYTHONPATH only.
+_MOTO_EC2_VOLUME_FIELDS = """
+import moto.ec2.models.elastic_block_store as _ebs
+
+_init = _ebs.Volume.__init__
+
+
+def _volume_init(self, *args, **kwargs):
+    _init(self, *args, **kwargs)
+    if self.snapshot_id is None:
+        self.snapshot_id = ""
+    if self.multi_attach_enabled is None:
+        self.multi_attach_enabled = False
+
+
+_ebs.Volume.__init__ = _volume_init
+"""
+
+
 @pytest.fixture(scope="module")
 def aws_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A moto_server of this module's own on 127.0.0.1 (its state is not shared with other tests)."""
-    with running_moto_server(tmp_path_factory.mktemp("moto-aws") / "moto_server.log") as url:
+    tmp = tmp_path_factory.mktemp("moto-aws")
+    shim = tmp / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(_MOTO_EC2_VOLUME_FIELDS)
+    with ExitStack() as stack:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("PYTHONPATH", str(shim))  # for the server process only: undone once it runs
+            url = stack.enter_context(running_moto_server(tmp / "moto_server.log"))
         yield url
 
 
@@ -139,11 +168,23 @@ def _deployment(endpoint: str, tmp: Path, **overrides: Any) -> Deployment:
     return Deployment(endpoint, cluster, vars_file, env, f"{cluster}-lake-123456789012-{REGION}")
 
 
+def _resources(d: Deployment) -> dict[str, set[str]]:
+    """The ids of what provision.yml creates per host and zone: subnets, live instances, data volumes."""
+    ec2 = d.client("ec2")
+    return {
+        "subnets": {s["SubnetId"] for s in _subnets(d)},
+        "instances": {i["InstanceId"] for i in _instances(d, "pending", "running", "stopping", "stopped")},
+        "volumes": {v["VolumeId"] for v in ec2.describe_volumes(Filters=_data_volume_filters(d))["Volumes"]},
+    }
+
+
 @dataclass
 class Lifecycle:
     d: Deployment
     first: PlaybookRun
     rerun: PlaybookRun
+    after_first: dict[str, set[str]]
+    after_rerun: dict[str, set[str]]
 
 
 @pytest.fixture(scope="module")
@@ -151,9 +192,10 @@ def deployed(aws_api: str, tmp_path_factory: pytest.TempPathFactory) -> Lifecycl
     d = _deployment(aws_api, tmp_path_factory.mktemp("aws-deploy"))
     first = d.playbook("provision.yml", "analytics.yml")
     assert first.rc == 0 and first.failed == 0, first.out[-6000:]
+    after_first = _resources(d)
     rerun = d.playbook("provision.yml", "analytics.yml")
     assert rerun.rc == 0, rerun.out[-6000:]
-    return Lifecycle(d, first, rerun)
+    return Lifecycle(d, first, rerun, after_first, _resources(d))
 
 
 # -- refused before any change --------------------------------------------------------------------
@@ -171,10 +213,40 @@ def deployed(aws_api: str, tmp_path_factory: pytest.TempPathFactory) -> Lifecycl
             {"operator_cidrs": ["0.0.0.0/0"], "allow_world_ingress": True, "provision_os": "plan9"},
             "provision_os must be one of",
         ),
+        ({"provision_zone_count": 2}, "3 brokers need subnets in at least 3 availability zones, got 2"),
+        (
+            {"provision_zones": ["us-east-1a", "us-east-1a"]},
+            "need subnets in at least 3 availability zones, got 1",
+        ),
+        # allowed explicitly: the zone check passes and the next check (gp3 IOPS) stops the run
+        (
+            {
+                "provision_zone_count": 2,
+                "provision_allow_fewer_zones": True,
+                "provision_kafka_data_volume_iops": 100,
+            },
+            "provision_kafka_data_volume_iops must be 3000-16000",
+        ),
+        ({"provision_subnet_id": "subnet-0abc"}, "provision_subnet_id is now provision_subnet_ids"),
+        (
+            {"provision_kafka_volume_gb": 200},
+            "provision_kafka_volume_gb is now provision_kafka_data_volume_gb",
+        ),
     ],
-    ids=["world-v4", "world-v6", "empty", "malformed", "world-allowed"],
+    ids=[
+        "world-v4",
+        "world-v6",
+        "empty",
+        "malformed",
+        "world-allowed",
+        "two-zones",
+        "one-zone-twice",
+        "fewer-zones-allowed",
+        "old-subnet-setting",
+        "old-volume-setting",
+    ],
 )
-def test_provision_refuses_world_or_missing_operator_cidrs_before_any_change(
+def test_provision_refuses_bad_settings_before_any_change(
     aws_api: str, tmp_path: Path, overrides: dict[str, Any], expected: str
 ) -> None:
     d = _deployment(aws_api, tmp_path, **overrides)
@@ -183,11 +255,52 @@ def test_provision_refuses_world_or_missing_operator_cidrs_before_any_change(
     assert expected in run.out, run.out[-3000:]
     if overrides.get("allow_world_ingress"):
         assert "which opens SSH" not in run.out
+    if overrides.get("provision_allow_fewer_zones"):
+        assert "brokers need subnets" not in run.out
     assert run.changed == 0
+    _assert_nothing_created(d)
+
+
+def _assert_nothing_created(d: Deployment) -> None:
     ec2 = d.client("ec2")
     groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [d.cluster]}])
     assert groups["SecurityGroups"] == []
     assert ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [d.cluster]}])["KeyPairs"] == []
+    assert _resources(d) == {"subnets": set(), "instances": set(), "volumes": set()}
+
+
+def test_provision_refuses_given_subnets_in_fewer_than_three_zones_before_any_change(
+    aws_api: str, tmp_path: Path
+) -> None:
+    """Two subnets of one zone are one zone: the check counts the zones the subnets are in."""
+    ec2 = boto3.client(
+        "ec2",
+        endpoint_url=aws_api,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    (vpc,) = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    default_a = ec2.describe_subnets(
+        Filters=[
+            {"Name": "default-for-az", "Values": ["true"]},
+            {"Name": "availability-zone", "Values": ["us-east-1a"]},
+        ]
+    )["Subnets"][0]["SubnetId"]
+    extra_a = ec2.create_subnet(
+        VpcId=vpc["VpcId"], CidrBlock="172.31.128.0/24", AvailabilityZone="us-east-1a"
+    )
+    given = [default_a, extra_a["Subnet"]["SubnetId"]]
+    d = _deployment(aws_api, tmp_path, provision_subnet_ids=given)
+    run = d.playbook("provision.yml", timeout=120)
+    assert run.rc != 0
+    assert "3 brokers need subnets in at least 3 availability zones, got 1 (us-east-1a)" in run.out, run.out[
+        -3000:
+    ]
+    assert "provision_allow_fewer_zones=true" in run.out
+    assert run.changed == 0
+    _assert_nothing_created(d)
+    ec2.delete_subnet(SubnetId=extra_a["Subnet"]["SubnetId"])
 
 
 # -- one deployment: create, rerun, inspect, tear down ----------------------------------------------
@@ -339,10 +452,14 @@ def test_instances_are_tagged_by_role_imdsv2_only_encrypted_and_profile_only_on_
         else:
             assert not profile
         assert instance["MetadataOptions"]["HttpTokens"] == "required", "IMDSv2 only"
-        (root,) = instance["BlockDeviceMappings"]
+        (root,) = [
+            m for m in instance["BlockDeviceMappings"] if m["DeviceName"] == instance["RootDeviceName"]
+        ]
+        assert root["Ebs"]["DeleteOnTermination"] is True
         volume = ec2.describe_volumes(VolumeIds=[root["Ebs"]["VolumeId"]])["Volumes"][0]
-        assert (volume["VolumeType"], volume["Encrypted"]) == ("gp3", True)
-        assert volume["Size"] == (100 if role == "kafka" else 20)
+        assert (volume["VolumeType"], volume["Encrypted"], volume["Size"]) == ("gp3", True, 20)
+        # the OS volume only; a broker's data volume is separate (test_each_broker_has_its_own_...)
+        assert len(instance["BlockDeviceMappings"]) == (2 if role == "kafka" else 1)
 
 
 def test_inventory_groups_instances_by_role_with_listener_addresses(deployed: Lifecycle) -> None:
@@ -364,12 +481,95 @@ def test_inventory_groups_instances_by_role_with_listener_addresses(deployed: Li
             assert hv["ansible_host"] == instance["PublicDnsName"]
             assert hv["kafka_advertised_host"] == instance["PublicDnsName"]
             assert hv["kafka_internal_address"] == instance["PrivateIpAddress"]
+            assert hv["kafka_rack"] == instance["Placement"]["AvailabilityZone"]
             if group == "kafka":
                 assert hv["kafka_node_id"] == _tag(instance, "KafkaNodeId")
+                data = next(m for m in instance["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdf")
+                assert hv["kafka_data_volume_id"] == data["Ebs"]["VolumeId"]
+                assert hv["kafka_data_volume_device"] == "/dev/sdf"
+            else:
+                assert hv["kafka_data_volume_id"] == hv["kafka_data_volume_device"] == ""
+    racks = {hostvars[h]["kafka_rack"] for h in inventory["kafka"]["hosts"]}
+    assert racks == {"us-east-1a", "us-east-1b", "us-east-1c"}, "one broker per zone"
 
 
 def _tag(instance: dict[str, Any], key: str) -> str | None:
     return next((t["Value"] for t in instance.get("Tags", []) if t["Key"] == key), None)
+
+
+def _subnets(d: Deployment) -> list[dict[str, Any]]:
+    """The subnets provision.yml created for the cluster."""
+    filters = [{"Name": "tag:Cluster", "Values": [d.cluster]}, {"Name": "tag:Role", "Values": ["subnet"]}]
+    return d.client("ec2").describe_subnets(Filters=filters)["Subnets"]
+
+
+def _data_volume_filters(d: Deployment) -> list[dict[str, Any]]:
+    return [{"Name": "tag:Cluster", "Values": [d.cluster]}, {"Name": "tag:Role", "Values": ["kafka-data"]}]
+
+
+def test_rerun_creates_no_subnet_instance_or_volume(deployed: Lifecycle) -> None:
+    assert deployed.after_first == deployed.after_rerun
+    assert [len(deployed.after_first[k]) for k in ("subnets", "instances", "volumes")] == [3, 5, 3]
+
+
+def test_one_subnet_in_each_of_three_zones_and_brokers_round_robin_over_them(deployed: Lifecycle) -> None:
+    """Default: the first three zones of the region (by name), a new /24 each at the top of the default
+    VPC's range; broker n in zone (n - 1) mod 3; pipeline and monitoring hosts in the first zone."""
+    d = deployed.d
+    ec2 = d.client("ec2")
+    subnets = {s["AvailabilityZone"]: s for s in _subnets(d)}
+    assert sorted(subnets) == ["us-east-1a", "us-east-1b", "us-east-1c"]
+    (vpc,) = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    for subnet in subnets.values():
+        assert subnet["VpcId"] == vpc["VpcId"]
+        assert subnet["CidrBlock"].endswith("/24") and subnet["CidrBlock"].startswith("172.31.")
+        assert subnet["MapPublicIpOnLaunch"] is False, "public addresses only where asked for, per host"
+        assert _tag(subnet, "Name") == f"{d.cluster}-{subnet['AvailabilityZone']}"
+    zones = sorted(subnets)
+    for instance in _instances(d, "running"):
+        zone = instance["Placement"]["AvailabilityZone"]
+        assert instance["SubnetId"] == subnets[zone]["SubnetId"]
+        if _tag(instance, "Role") == "kafka":
+            assert zone == zones[(int(_tag(instance, "KafkaNodeId") or 0) - 1) % 3]
+        else:
+            assert zone == zones[0]
+
+
+def test_each_broker_has_its_own_encrypted_gp3_data_volume_kept_on_termination(deployed: Lifecycle) -> None:
+    """Attached at /dev/sdf beside the OS volume, in the broker's zone, DeleteOnTermination false, tagged
+    with the broker id it belongs to (a replacement broker finds it by that tag and name)."""
+    d = deployed.d
+    ec2 = d.client("ec2")
+    brokers = [i for i in _instances(d, "running") if _tag(i, "Role") == "kafka"]
+    seen = set()
+    for broker in brokers:
+        node_id = _tag(broker, "KafkaNodeId")
+        (data,) = [m for m in broker["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdf"]
+        assert data["Ebs"]["DeleteOnTermination"] is False
+        assert data["Ebs"]["VolumeId"] != next(
+            m["Ebs"]["VolumeId"]
+            for m in broker["BlockDeviceMappings"]
+            if m["DeviceName"] == broker["RootDeviceName"]
+        )
+        (volume,) = ec2.describe_volumes(VolumeIds=[data["Ebs"]["VolumeId"]])["Volumes"]
+        assert (volume["VolumeType"], volume["Encrypted"], volume["Size"]) == ("gp3", True, 100)
+        assert (volume["Iops"], volume["Throughput"]) == (3000, 125)
+        assert volume["AvailabilityZone"] == broker["Placement"]["AvailabilityZone"]
+        assert [(a["InstanceId"], a["Device"]) for a in volume["Attachments"]] == [
+            (broker["InstanceId"], "/dev/sdf")
+        ]
+        tags = {t["Key"]: t["Value"] for t in volume["Tags"]}
+        assert tags == {
+            "Cluster": d.cluster,
+            "Role": "kafka-data",
+            "KafkaNodeId": node_id,
+            "Name": f"{d.cluster}-kafka-{node_id}-data",
+        }
+        assert _tag(broker, "KafkaDataVolume") == volume["VolumeId"]
+        assert _tag(broker, "KafkaDataDevice") == "/dev/sdf"
+        seen.add(volume["VolumeId"])
+    assert len(seen) == len(brokers) == 3
+    assert seen == deployed.after_rerun["volumes"], "no data volume but the brokers'"
 
 
 def _broker_ids(d: Deployment) -> dict[str, str | None]:
@@ -430,6 +630,18 @@ def test_a_replaced_broker_takes_the_id_of_the_one_it_replaces(deployed: Lifecyc
     assert {i: n for i, n in after.items() if i in before} == {i: n for i, n in before.items() if i != gone}
     (new,) = set(after) - set(before)
     assert after[new] == "2"
+    # ... in the zone of the broker it replaces, with that broker's data volume re-attached.
+    (replacement,) = [i for i in _instances(d, "running") if i["InstanceId"] == new]
+    assert replacement["Placement"]["AvailabilityZone"] == "us-east-1b"
+    (data,) = [m for m in replacement["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdf"]
+    assert data["Ebs"]["DeleteOnTermination"] is False
+    assert _resources(d)["volumes"] == deployed.after_rerun["volumes"], "no new volume, none lost"
+    volume_of_2 = next(
+        v
+        for v in ec2.describe_volumes(Filters=_data_volume_filters(d))["Volumes"]
+        if {"Key": "KafkaNodeId", "Value": "2"} in v["Tags"]
+    )
+    assert data["Ebs"]["VolumeId"] == volume_of_2["VolumeId"]
 
 
 def test_teardown_removes_everything(deployed: Lifecycle) -> None:
@@ -447,6 +659,7 @@ def test_teardown_removes_everything(deployed: Lifecycle) -> None:
         == []
     )
     assert ec2.describe_key_pairs(Filters=[{"Name": "key-name", "Values": [d.cluster]}])["KeyPairs"] == []
+    assert _resources(d) == {"subnets": set(), "instances": set(), "volumes": set()}
     iam = d.client("iam")
     role_names = {r["RoleName"] for r in iam.list_roles()["Roles"]}
     assert not {f"{d.cluster}-pipeline", f"{d.cluster}-glue-crawler"} & role_names
