@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import re
 import socket
 import time
 import urllib.parse
@@ -143,18 +144,54 @@ def replay(log: Path) -> None:
         raise Failed(f"the pipeline stage with the replay sample exited {run.rc}:\n{tail[-1500:]}")
 
 
-def counter_increase(samples: list[list[Any]]) -> float:
-    """A counter's exact increase over raw samples, across restarts: a new process starts at 0, seen as a
-    drop, or as a gap in the samples (the target was down for scrapes), since a restarted process may
-    already have counted past its predecessor's last value by its first scrape."""
+Segment = list[tuple[float, float]]
+
+
+def counter_segments(samples: list[list[Any]]) -> list[Segment]:
+    """A counter's raw (time, value) samples split into one run per process, each restarted run starting
+    from a 0 at its first sample's time. A new process starts at 0, seen as a drop, or as a gap in the
+    samples (the target was down for scrapes), since a restarted process may already have counted past
+    its predecessor's last value by its first scrape."""
     points = [(float(t), float(v)) for t, v in samples]
     steps = sorted(b[0] - a[0] for a, b in itertools.pairwise(points))
     interval = steps[len(steps) // 2] if steps else 0.0
-    total = 0.0
+    segments: list[Segment] = [[points[0]]] if points else []
     for (t0, prev), (t1, cur) in itertools.pairwise(points):
-        restarted = cur < prev or (interval > 0 and t1 - t0 > 2.5 * interval)
-        total += cur if restarted else cur - prev
-    return total
+        if cur < prev or (interval > 0 and t1 - t0 > 2.5 * interval):
+            segments.append([(t1, 0.0), (t1, cur)])
+        else:
+            segments[-1].append((t1, cur))
+    return segments
+
+
+def sink_exits(address: str, since: float) -> list[tuple[float, int]]:
+    """(time, rows) for each sink process that stopped since `since`, from its exit summary: a process
+    writes its last batch as it stops, after Prometheus's last scrape of it, so only its summary counts
+    those rows."""
+    journal = ssh(address, f"journalctl -u stockpipe-sink --since @{int(since)} -o short-unix --no-pager")
+    found = re.findall(r"^([\d.]+) \S+ \S+: sink: consumed [\d,]+, wrote ([\d,]+) rows", journal, re.M)
+    return [(float(t), int(n.replace(",", ""))) for t, n in found]
+
+
+def rows_written(segments: list[Segment], exits: list[tuple[float, int]]) -> tuple[int | None, str]:
+    """Rows the sink processes wrote over the samples' span: each run's increase, plus, for each run whose
+    process stopped, the rows its exit summary counts past its last scrape. None when a stopped process
+    has no run (it was never scraped) or a run before the last has no exit summary."""
+    if not segments:
+        return None, "no samples"
+    segments = sorted(segments, key=lambda seg: seg[0][0])
+    stopped = [(t, n) for t, n in exits if t > segments[0][0][0]]
+    if len(stopped) != len(segments) - 1:
+        return None, f"{len(segments)} processes scraped but {len(stopped)} exit summaries"
+    total = 0.0
+    for seg, stop in itertools.zip_longest(segments, stopped):
+        total += seg[-1][1] - seg[0][1]
+        if stop is not None:
+            t, count = stop
+            if t < seg[-1][0]:
+                return None, f"a sink exit at {t:.0f} before its run's last scrape at {seg[-1][0]:.0f}"
+            total += count - seg[-1][1]
+    return int(total), f"{int(total)} rows"
 
 
 def main() -> int:
@@ -264,19 +301,21 @@ def main() -> int:
     window = f"{int(time.time() - started) + 60}s"
     delivered = scalar(f"last_over_time(stockpipe_producer_records_delivered_total[{window}])")
 
-    def written() -> tuple[bool, float]:
+    def written() -> tuple[bool, int | str]:
         series = instant(f"stockpipe_sink_rows_written_total[{window}]")
-        total = sum(counter_increase(s["values"]) for s in series)
-        return total == rows, total
+        exits = sink_exits(pipeline.private, started - 120)
+        total, seen = rows_written([seg for s in series for seg in counter_segments(s["values"])], exits)
+        return total == rows, seen if total is None else total
 
-    sink_rows = poll("the sink's written rows (Prometheus) to reach the sample's", written, 60, 3)
+    what = "the sink's written rows (Prometheus; a stopped process's summary for rows after its last scrape)"
+    sink_rows = poll(f"{what} to reach the sample's", written, 60, 3)
     check(
         delivered == rows,
         f"the producer's last delivered count in Prometheus is {delivered} (sample: {rows:,})",
     )
     check(
         sink_rows == delivered,
-        f"the sink wrote {sink_rows:.0f} rows during the replay (Prometheus) = delivered",
+        f"the sink wrote {sink_rows} rows during the replay (Prometheus and exit summaries) = delivered",
     )
     check(counted == rows, f"SQL counts {counted:,} rows of the replay's symbols = delivered")
 
