@@ -673,6 +673,59 @@ def test_teardown_removes_everything(deployed: Lifecycle) -> None:
     assert f"{d.cluster}-wg" not in workgroups
 
 
+def test_zookeeper_spreads_over_zones_and_kept_data_volumes_come_back_to_their_brokers(
+    aws_api: str, tmp_path: Path
+) -> None:
+    """A ZooKeeper cluster: its 3 hosts one per zone. Teardown with teardown_keep_data keeps the brokers'
+    data volumes (and removes the subnets); provisioning again re-attaches each volume to the broker of
+    its id, in its zone, creating none; teardown without it deletes them."""
+    d = _deployment(
+        aws_api,
+        tmp_path,
+        provision_zookeeper_count=3,
+        provision_pipeline_count=0,
+        provision_monitoring_count=0,
+        provision_kafka_data_volume_gb=10,
+    )
+    first = d.playbook("provision.yml")
+    assert first.rc == 0, first.out[-6000:]
+    zookeepers = [i for i in _instances(d, "running") if _tag(i, "Role") == "zookeeper"]
+    assert sorted(i["Placement"]["AvailabilityZone"] for i in zookeepers) == [
+        "us-east-1a",
+        "us-east-1b",
+        "us-east-1c",
+    ]
+    ec2 = d.client("ec2")
+
+    def volume_of_each_broker() -> dict[str, tuple[str, str]]:
+        volumes = ec2.describe_volumes(Filters=_data_volume_filters(d))["Volumes"]
+        return {_tag(v, "KafkaNodeId") or "": (v["VolumeId"], v["AvailabilityZone"]) for v in volumes}
+
+    volumes = volume_of_each_broker()
+    assert sorted(volumes) == ["1", "2", "3"]
+
+    kept = d.playbook("teardown.yml", extra={"teardown_keep_data": True})
+    assert kept.rc == 0, kept.out[-6000:]
+    assert _resources(d)["subnets"] == set() and _resources(d)["instances"] == set()
+    assert volume_of_each_broker() == volumes
+    assert {v["State"] for v in ec2.describe_volumes(Filters=_data_volume_filters(d))["Volumes"]} == {
+        "available"
+    }
+
+    again = d.playbook("provision.yml")
+    assert again.rc == 0, again.out[-6000:]
+    assert volume_of_each_broker() == volumes, "no new volume"
+    for broker in (i for i in _instances(d, "running") if _tag(i, "Role") == "kafka"):
+        volume_id, zone = volumes[_tag(broker, "KafkaNodeId") or ""]
+        assert broker["Placement"]["AvailabilityZone"] == zone
+        (data,) = [m for m in broker["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdf"]
+        assert data["Ebs"]["VolumeId"] == volume_id
+
+    gone = d.playbook("teardown.yml")
+    assert gone.rc == 0, gone.out[-6000:]
+    assert _resources(d) == {"subnets": set(), "instances": set(), "volumes": set()}
+
+
 def test_every_aws_play_connects_through_the_one_connection_setting() -> None:
     """The AWS connection rule (region; endpoint and keys only when set) is written once, in
     playbooks/vars/aws.yml; every play that calls AWS names it in module_defaults and adds nothing."""
