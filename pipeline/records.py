@@ -128,6 +128,11 @@ class ColumnEncoder:
 
     def encode(self, batch: Any) -> tuple[list[bytes], list[bytes]]:
         """(keys, values) of every row of `batch` (a pyarrow RecordBatch), in row order."""
+        values = self.encode_values(batch)
+        return list(map(self.keys.__getitem__, batch.column("rank").to_pylist())), values.to_pylist()
+
+    def encode_values(self, batch: Any) -> Any:
+        """The values of `encode` as an Arrow binary array (the keys are `self.keys[rank]`)."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -170,13 +175,13 @@ class ColumnEncoder:
             '"}',
             "",
         )
-        values = pc.coalesce(given, pc.cast(joined, pa.binary())).to_pylist()
-        ranks = rank.to_pylist()
+        values = pc.coalesce(given, pc.cast(joined, pa.binary()))
         odd = pc.and_(odd, pc.is_null(given))
         if pc.any(odd).as_py():
-            for i in pc.indices_nonzero(odd).to_pylist():
-                values[i] = self.bar(batch, i).to_json()
-        return list(map(self.keys.__getitem__, ranks)), values
+            rows = pc.indices_nonzero(odd).to_pylist()
+            fixed = pa.array([self.bar(batch, i).to_json() for i in rows], pa.binary())
+            values = pc.replace_with_mask(values, odd, fixed)
+        return values
 
     def _cover(self, first: int | None, last: int | None) -> int:
         """Make the per-day pieces cover days first..last; returns the day of piece 0."""

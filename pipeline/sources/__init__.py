@@ -8,13 +8,13 @@ from operator import attrgetter
 from pathlib import Path
 
 from pipeline.records import StockBar
-from pipeline.sources.batches import BlockMerge, EncodedBatch
+from pipeline.sources.batches import BlockMerge, EncodedBatch, EncodedColumns
 from pipeline.sources.files import SourceFile, UnreadableFile, chunk_size_for, discover
 from pipeline.sources.formats import latest_allowed_date
 from pipeline.sources.reader import ReadCounts, open_streams, plan_streams
 from pipeline.sources.rejects import Rejects
 
-__all__ = ["EncodedBatch", "ReadCounts", "Rejects", "SourceSet", "StockBar"]
+__all__ = ["EncodedBatch", "EncodedColumns", "ReadCounts", "Rejects", "SourceSet", "StockBar"]
 
 
 # (date, symbol): a C-level attribute getter, the merge calls it once per bar.
@@ -39,10 +39,14 @@ class SourceSet:
     def batches(self, batch_rows: int | None = None) -> Iterator[EncodedBatch]:
         """The same records as `bars()`, in the same order, as batches of Kafka keys and JSON values
         (`StockBar.key()`, `StockBar.to_json()`): what the replay sends. See sources/batches.py."""
+        return iter(self.merge(batch_rows))
+
+    def merge(self, batch_rows: int | None = None) -> BlockMerge:
+        """What `batches()` iterates; its `columns()` gives the batches as Arrow columns."""
         chunk = chunk_size_for(len(self.files))
         latest = latest_allowed_date()
         specs = plan_streams(self.files, chunk, self.rejects, self.counts)
-        return iter(BlockMerge(specs, chunk, self.rejects, self.counts, latest, batch_rows))
+        return BlockMerge(specs, chunk, self.rejects, self.counts, latest, batch_rows)
 
     def estimate_rows(self) -> int:
         """Data lines in all files (line count minus one header each): the progress bar's total."""

@@ -56,6 +56,10 @@ PARSE_BYTES = 4 << 20
 BAR_TAKE = 4_096
 #: A stream reads its next block when fewer than 1/READ_AHEAD of its last block's rows are left.
 READ_AHEAD = 4
+#: The first read of a file on disk, at most (then chunks): nothing can be merged before every
+#: stream has rows, so a smaller first read hands out the first batch sooner. Not below the 8 KB
+#: `SourceFile.blocks` checks for a binary file.
+FIRST_READ = 8 << 10
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _SCHEMA = pa.schema(
@@ -95,6 +99,21 @@ class EncodedBatch:
     def dates(self) -> list[date]:
         """The trading date of each record (for pacing)."""
         return [date.fromordinal(_EPOCH_ORDINAL + d) for d in self.days.to_pylist()]
+
+
+@dataclass
+class EncodedColumns:
+    """An `EncodedBatch` still in Arrow columns: compact, and cheap to hand to another process
+    (sources/ahead.py); `batch` makes the Python lists the client takes."""
+
+    ranks: Any  # pyarrow Int32Array: the key is `keys[rank]` (ColumnEncoder.keys)
+    values: Any  # pyarrow BinaryArray
+    days: Any  # pyarrow Int32Array: days since 1970-01-01
+
+    def batch(self, keys: list[bytes]) -> EncodedBatch:
+        return EncodedBatch(
+            list(map(keys.__getitem__, self.ranks.to_pylist())), self.values.to_pylist(), self.days
+        )
 
 
 class _RowFormat:
@@ -165,7 +184,7 @@ class _FileStream(_Stream):
     def __init__(self, spec: StreamSpec, index: int, chunk: int, merge: BlockMerge) -> None:
         super().__init__(spec, index)
         self.merge = merge
-        self.blocks = spec.src.blocks(chunk)
+        self.blocks = spec.src.blocks(chunk, FIRST_READ)
         self.checker: RowChecker | None = None
         self.format: _RowFormat | None = None
 
@@ -258,6 +277,12 @@ class BlockMerge:
         return fmt if fmt.usable else None
 
     def __iter__(self) -> Iterator[EncodedBatch]:
+        keys = self.encoder.keys
+        for columns in self.columns():
+            yield columns.batch(keys)
+
+    def columns(self) -> Iterator[EncodedColumns]:
+        """The batches, as Arrow columns."""
         need = list(self.streams)
         while True:
             while need:
@@ -289,7 +314,7 @@ class BlockMerge:
             heapq.heappop(limits)
         return float("inf")
 
-    def _emit(self, horizon: float) -> Iterator[EncodedBatch]:
+    def _emit(self, horizon: float) -> Iterator[EncodedColumns]:
         """Hand out every row up to `horizon`, in merge order; return the streams left without rows."""
         heads, slices, need = self._heads, [], []
         while heads and heads[0][0] <= horizon:
@@ -315,8 +340,7 @@ class BlockMerge:
         del table
         while parts:  # (popped, so that the batches already handed out can be freed)
             part = parts.popleft()
-            keys, values = self.encoder.encode(part)
-            yield EncodedBatch(keys, values, part.column("day"))
+            yield EncodedColumns(part.column("rank"), self.encoder.encode_values(part), part.column("day"))
         pa.default_memory_pool().release_unused()  # the window's columns: back to the system
         return need
 

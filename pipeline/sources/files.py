@@ -51,11 +51,12 @@ class SourceFile:
             for number, text in enumerate(block.split("\n"), first):
                 yield number, text[:-1] if text.endswith("\r") else text
 
-    def blocks(self, chunk: int = MAX_CHUNK) -> Iterator[tuple[int, str]]:
+    def blocks(self, chunk: int = MAX_CHUNK, first: int | None = None) -> Iterator[tuple[int, str]]:
         """Yield (number of its first line, text) per read: the complete lines read so far, joined by
         "\n", each still ending in "\r" where the file has CRLF line ends (`lines` strips one).
-        Between two reads only the unfinished last line is kept."""
-        return _Blocks(self._reader(chunk))
+        Between two reads only the unfinished last line is kept. `first`: the size of the first read
+        of a file on disk, when it should be smaller than `chunk`."""
+        return _Blocks(self._reader(chunk, first))
 
     def newline_count(self) -> int:
         """Number of line endings, counted on raw bytes (fast; used for progress totals)."""
@@ -65,20 +66,21 @@ class SourceFile:
             total += data.count(b"\n")
         return total
 
-    def _reader(self, chunk: int) -> Callable[[], bytes]:
+    def _reader(self, chunk: int, first: int | None = None) -> Callable[[], bytes]:
         """A function returning the next bytes of the file, b"" at its end; raises UnreadableFile."""
         if self.archive is not None:
             assert self.member is not None
             return _ZipReader(self.archive, self.member)
         assert self.path is not None
-        return _FileReader(self.path, chunk, self.problem)
+        return _FileReader(self.path, chunk, self.problem, first)
 
 
 class _FileReader:
     """Reads a file `chunk` bytes at a time, open only during each read (thousands are read at once)."""
 
-    def __init__(self, path: Path, chunk: int, problem: str | None) -> None:
+    def __init__(self, path: Path, chunk: int, problem: str | None, first: int | None = None) -> None:
         self.path, self.chunk, self.problem = path, chunk, problem
+        self.next = min(first, chunk) if first else chunk  # the size of the next read
         self.offset = 0
         self.done = False
 
@@ -90,13 +92,14 @@ class _FileReader:
         try:
             with self.path.open("rb") as fh:
                 fh.seek(self.offset)
-                data = fh.read(self.chunk)
+                data = fh.read(self.next)
         except OSError as exc:
             raise UnreadableFile(f"cannot read ({exc.strerror or exc})") from None
         self.offset += len(data)
         # A buffered read of a regular file returns less than asked only at its end: no need to
         # open it once more to find nothing.
-        self.done = len(data) < self.chunk
+        self.done = len(data) < self.next
+        self.next = self.chunk
         return data
 
 

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from enum import Enum
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from pipeline.bar_rules import (
     EARLIEST_DATE,
@@ -85,6 +85,17 @@ def normalise(name: str) -> str:
 
 def detect_header(line: str) -> Header:
     """Recognise the layout from a header line, or raise UnknownFormat naming what was expected."""
+    # The files of a source share a few header lines (and a Header is never changed): a usual one is
+    # recognised once; a hostile one (up to a 1 MB line) is not kept.
+    return _known_header(line) if len(line) <= 256 else _detect_header(line)
+
+
+@lru_cache(maxsize=64)
+def _known_header(line: str) -> Header:
+    return _detect_header(line)
+
+
+def _detect_header(line: str) -> Header:
     columns = tuple(normalise(c) for c in line.split(","))
     names = set(columns)
     for layout in (Layout.INDEX, Layout.KAGGLE):
