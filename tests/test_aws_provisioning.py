@@ -673,6 +673,38 @@ def test_teardown_removes_everything(deployed: Lifecycle) -> None:
     assert f"{d.cluster}-wg" not in workgroups
 
 
+def test_given_subnets_are_used_in_their_order_and_never_deleted(aws_api: str, tmp_path: Path) -> None:
+    """provision_subnet_ids: no subnet is created, broker n goes to the n-th given subnet (round-robin),
+    the pipeline host to the first; teardown leaves the given subnets alone."""
+    ec2 = boto3.client(
+        "ec2",
+        endpoint_url=aws_api,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    by_zone = {
+        s["AvailabilityZone"]: s["SubnetId"]
+        for s in ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
+    }
+    given = [by_zone["us-east-1f"], by_zone["us-east-1d"], by_zone["us-east-1e"]]
+    d = _deployment(aws_api, tmp_path, provision_subnet_ids=given, provision_monitoring_count=0)
+    run = d.playbook("provision.yml")
+    assert run.rc == 0, run.out[-6000:]
+    assert _subnets(d) == []
+    placed = {(_tag(i, "Role"), _tag(i, "KafkaNodeId")): i["SubnetId"] for i in _instances(d, "running")}
+    assert placed == {
+        ("kafka", "1"): given[0],
+        ("kafka", "2"): given[1],
+        ("kafka", "3"): given[2],
+        ("pipeline", None): given[0],
+    }
+    gone = d.playbook("teardown.yml")
+    assert gone.rc == 0, gone.out[-6000:]
+    assert _resources(d) == {"subnets": set(), "instances": set(), "volumes": set()}
+    assert {s["SubnetId"] for s in ec2.describe_subnets(SubnetIds=given)["Subnets"]} == set(given)
+
+
 def test_zookeeper_spreads_over_zones_and_kept_data_volumes_come_back_to_their_brokers(
     aws_api: str, tmp_path: Path
 ) -> None:
