@@ -17,6 +17,7 @@ from pipeline.produce.pacing import make_pacer
 from pipeline.produce.replay import ReplayReport, replay
 from pipeline.progress import ProgressReporter
 from pipeline.sources import ReadCounts, Rejects, SourceSet
+from pipeline.sources.ahead import ReadAhead
 from pipeline.state import check_state_dir
 from pipeline.status import StatusWriter
 
@@ -77,50 +78,67 @@ def run_produce(
     check_state_dir(settings.state_dir)  # status and the default checkpoint live there
     rejects = Rejects(rejects_path)
     sources = SourceSet(source, rejects)
-    checkpoint = None
-    if checkpoint_path is not None:
-        fingerprint = source_fingerprint((f.name, f.size) for f in sources.files)
-        if resume:
-            checkpoint = Checkpoint.load(checkpoint_path, source, settings.topic, fingerprint)
-        else:
-            checkpoint = Checkpoint(checkpoint_path, source, settings.topic, fingerprint)
-            checkpoint.save()  # fail now, not after the replay, when the path is unwritable
-    elif resume:
-        raise PipelineError("--resume needs a checkpoint", "pass --checkpoint PATH or use the default one")
-    security = client_security(settings)  # a password file or parameter that cannot be read fails now
-    ensure_topic(settings.bootstrap, settings.topic, partitions, client=settings.client, security=security)
-    producer = make_producer(
-        settings.client, settings.bootstrap, security=security, **(producer_options or {})
-    )
-    total = sources.estimate_rows() if show_progress else None
+    # The batches are computed in a process of their own (sources/ahead.py), started now so that
+    # its imports overlap the checks and connections below; it reads nothing until the replay asks.
+    batches = ReadAhead(sources)
     try:
-        with ProgressReporter(f"produce {settings.topic}", total, enabled=show_progress) as progress:
-            status = StatusWriter(settings.state_dir, "producer", settings.topic)
-            metrics = Metrics("stockpipe_producer")
-            metrics.add(
-                counters=[
-                    ReportCounter(
-                        "rows_read", "Data lines read from the source.", lambda: sources.counts.rows_read
-                    ),
-                    ReportCounter(
-                        "rows_rejected", "Rows and files rejected (reported).", lambda: rejects.total
-                    ),
-                ]
-            )
-            metrics.serve(settings.producer.metrics)
-            report = replay(
-                sources.batches(),
-                producer,
-                settings.topic,
-                pacer,
-                progress,
-                stop,
-                checkpoint=checkpoint,
-                status=status,
-                metrics=metrics,
-            )
-            metrics.close(linger=True)  # Prometheus reads the final numbers before the producer ends
+        checkpoint = _checkpoint(sources, source, settings.topic, checkpoint_path, resume)
+        security = client_security(settings)  # a password file or parameter that cannot be read fails now
+        ensure_topic(
+            settings.bootstrap, settings.topic, partitions, client=settings.client, security=security
+        )
+        producer = make_producer(
+            settings.client, settings.bootstrap, security=security, **(producer_options or {})
+        )
+        total = sources.estimate_rows() if show_progress else None
+        try:
+            with ProgressReporter(f"produce {settings.topic}", total, enabled=show_progress) as progress:
+                status = StatusWriter(settings.state_dir, "producer", settings.topic)
+                metrics = Metrics("stockpipe_producer")
+                metrics.add(
+                    counters=[
+                        ReportCounter(
+                            "rows_read", "Data lines read from the source.", lambda: sources.counts.rows_read
+                        ),
+                        ReportCounter(
+                            "rows_rejected", "Rows and files rejected (reported).", lambda: rejects.total
+                        ),
+                    ]
+                )
+                metrics.serve(settings.producer.metrics)
+                report = replay(
+                    batches,
+                    producer,
+                    settings.topic,
+                    pacer,
+                    progress,
+                    stop,
+                    checkpoint=checkpoint,
+                    status=status,
+                    metrics=metrics,
+                )
+                metrics.close(linger=True)  # Prometheus reads the final numbers before the producer ends
+        finally:
+            producer.close()
     finally:
-        producer.close()
+        batches.close()
         rejects.close()
     return ProduceResult(sources.counts, rejects, report, rejects_path, checkpoint)
+
+
+def _checkpoint(
+    sources: SourceSet, source: Path, topic: str, path: Path | None, resume: bool
+) -> Checkpoint | None:
+    """The replay's checkpoint: none, a new one (written once now), or the one to resume from."""
+    if path is None:
+        if resume:
+            raise PipelineError(
+                "--resume needs a checkpoint", "pass --checkpoint PATH or use the default one"
+            )
+        return None
+    fingerprint = source_fingerprint((f.name, f.size) for f in sources.files)
+    if resume:
+        return Checkpoint.load(path, source, topic, fingerprint)
+    checkpoint = Checkpoint(path, source, topic, fingerprint)
+    checkpoint.save()  # fail now, not after the replay, when the path is unwritable
+    return checkpoint

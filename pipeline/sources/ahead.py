@@ -1,0 +1,250 @@
+"""The replay's batches computed in a process of their own, ahead of the send loop.
+
+`SourceSet.batches()` (reading, checking, merging, encoding: ~2 us a record) and the send loop (one
+client call and one delivery report a record) each need a CPU, and in one process they take turns
+on one core: the send loop holds the GIL, so a thread computing batches ahead gets it only between
+the loop's switch intervals and gains nothing. `ReadAhead` runs `SourceSet.batches()` in a child
+Python process (`python -m pipeline.sources.ahead`) and hands the batches to the send loop through
+a pipe as Arrow record batches (`EncodedColumns`, in Arrow's IPC format): the loop's share is
+making the lists of keys and values (~0.1 us a record) instead of computing them.
+
+What the parent sees is what `SourceSet.batches()` would have given it in-process: the same
+batches in the same order, the rejects reported to its `Rejects` with the same arguments in the same
+order, and its `ReadCounts` as the child's after each batch (metrics and the summary read them).
+An exception in the child is raised again in the parent, at the point of the stream where it
+happened.
+
+The child is started (and imports pyarrow) when `ReadAhead` is made, but reads nothing until the
+first batch is asked for. It computes at most DEPTH messages ahead of the one the parent reads (a
+queue in the child, plus the pipe's buffer), so the memory of both processes stays bounded whatever
+the input's length. It runs in a session of its own and ignores SIGINT and SIGTERM: a graceful stop
+is the parent's (it stops asking, closes the pipe, and the child exits at its next write); it never
+outlives the parent by more than one batch. It is not forked: librdkafka's threads and Arrow's
+allocators do not survive a fork (a forked child waited a second for a lock before its first read).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import pickle
+import queue
+import subprocess
+import sys
+import threading
+import traceback
+from collections.abc import Iterator
+from dataclasses import fields
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from pipeline.sources import SourceSet
+from pipeline.sources.batches import EncodedBatch, EncodedColumns
+from pipeline.sources.reader import ReadCounts
+from pipeline.sources.rejects import Rejects
+
+#: Messages the child may have ready beyond the one the parent reads (two a batch of ~3 MB).
+DEPTH = 8
+#: The pipe's buffer, asked of the kernel (Linux caps it at /proc/sys/fs/pipe-max-size, 1 MB by default).
+PIPE_BYTES = 1 << 20
+#: How long closing waits for the child to exit before it is killed.
+CLOSE_WAIT_S = 5.0
+
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+#: What crosses the pipe per batch: `EncodedColumns`.
+_WIRE = pa.schema([("rank", pa.int32()), ("value", pa.binary()), ("day", pa.int32())])
+#: The child's first statements: SIGINT and SIGTERM are the parent's to act on, even during imports.
+_BOOT = (
+    "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "from pipeline.sources.ahead import main; main()"
+)
+
+
+class ReadAhead:
+    """Iterate it (once) for the `EncodedBatch`es of `SourceSet(sources.root).batches(batch_rows)`,
+    computed in a child process; `close()` (or the `with` block's end) stops the child wherever the
+    iteration is. Rejects and counts go to `sources.rejects` and `sources.counts`."""
+
+    def __init__(self, sources: SourceSet, batch_rows: int | None = None, depth: int = DEPTH) -> None:
+        self.sources = sources
+        data_r, data_w = os.pipe()
+        go_r, go_w = os.pipe()
+        with contextlib.suppress(OSError):  # a smaller buffer only means more, shorter writes
+            fcntl.fcntl(data_w, _F_SETPIPE_SZ, PIPE_BYTES)
+        package_root = str(Path(__file__).resolve().parents[2])  # where `pipeline` is imported from
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
+        }
+        args = [str(Path(sources.root).resolve()), str(batch_rows or 0), str(depth)]
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", _BOOT, *args],
+                stdin=go_r,
+                stdout=data_w,
+                env=env,
+                start_new_session=True,  # Ctrl-C in a terminal reaches the parent only
+            )
+        except BaseException:
+            for fd in (data_r, go_w):
+                os.close(fd)
+            raise
+        finally:
+            os.close(data_w)
+            os.close(go_r)
+        self._data = Connection(data_r, writable=False)
+        self._go = Connection(go_w, readable=False)
+        self._started = False
+        self._done = False
+
+    def __enter__(self) -> ReadAhead:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[EncodedBatch]:
+        if self._started:
+            raise RuntimeError("a ReadAhead is iterated once")
+        self._started = True
+        return self._batches()
+
+    def _batches(self) -> Iterator[EncodedBatch]:
+        keys: list[bytes] = []
+        try:
+            self._go.send_bytes(b"go")
+            while True:
+                kind, payload, rejected, counts = pickle.loads(self._receive())
+                self._apply(rejected, counts)
+                if kind == "batch":  # payload: the keys, when they are new; the columns follow
+                    keys = payload or keys
+                    columns = pa.ipc.read_record_batch(self._receive(), _WIRE)
+                    yield EncodedColumns(*columns.columns).batch(keys)
+                elif kind == "end":
+                    self._done = True
+                    return
+                else:  # "error": the child's exception, raised here as if the stream raised it
+                    self._done = True
+                    raise payload
+        finally:
+            self.close()
+
+    def _receive(self) -> bytes:
+        try:
+            return self._data.recv_bytes()
+        except (EOFError, OSError):
+            raise RuntimeError(
+                f"the source reader (process {self._process.pid}) ended without a word "
+                f"(exit code {self._process.poll()}); its error, if any, is above"
+            ) from None
+
+    def _apply(self, rejected: list[tuple[str, tuple[Any, ...]]], counts: ReadCounts) -> None:
+        rejects = self.sources.rejects
+        for method, args in rejected:
+            getattr(rejects, method)(*args)
+        mine = self.sources.counts
+        for f in fields(ReadCounts):
+            setattr(mine, f.name, getattr(counts, f.name))
+
+    def close(self) -> None:
+        """Stop the child (if it still runs) and release the pipes."""
+        for conn in (self._go, self._data):
+            conn.close()  # the child's next write (or wait for "go") fails: it exits
+        try:
+            self._process.wait(CLOSE_WAIT_S if self._done else 1.0)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+class _LoggedRejects(Rejects):
+    """The child's Rejects: counts as the parent's would (plan_streams reads the counts) and keeps
+    each call, to be made again on the parent's."""
+
+    def __init__(self) -> None:
+        super().__init__(None, echo_first=0)
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    def row(self, source: str, line: int, reason: str, raw: str) -> None:
+        super().row(source, line, reason, raw)
+        self.calls.append(("row", (source, line, reason, raw[:200])))  # Rejects keeps no more of it
+
+    def file(self, source: str, reason: str) -> None:
+        super().file(source, reason)
+        self.calls.append(("file", (source, reason)))
+
+    def take(self) -> list[tuple[str, tuple[Any, ...]]]:
+        calls, self.calls = self.calls, []
+        return calls
+
+
+_END = object()
+
+
+def main() -> None:
+    """The child: `python -c _BOOT ROOT BATCH_ROWS DEPTH`; "go" on stdin, messages on stdout."""
+    root, batch_rows, depth = Path(sys.argv[1]), int(sys.argv[2]) or None, int(sys.argv[3])
+    data = Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)  # a stray print must not land in the data stream
+    go = Connection(0, writable=False)
+    try:
+        if go.recv_bytes() != b"go":
+            return
+    except (EOFError, OSError):
+        return  # the parent closed before asking for anything
+    rejects = _LoggedRejects()
+    out: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    sender = threading.Thread(target=_send, args=(out, data), name="stockpipe-source-send", daemon=True)
+    sender.start()
+    counts: ReadCounts = ReadCounts()
+    try:
+        sources = SourceSet(root, rejects)
+        counts = sources.counts
+        merge = sources.merge(batch_rows)
+        keys: list[bytes] | None = merge.encoder.keys
+        for columns in merge.columns():
+            head = pickle.dumps(("batch", keys, rejects.take(), counts))
+            body = pa.RecordBatch.from_arrays([columns.ranks, columns.values, columns.days], schema=_WIRE)
+            if not (_put(out, head, sender) and _put(out, body.serialize(), sender)):
+                return
+            keys = None
+        _put(out, pickle.dumps(("end", None, rejects.take(), counts)), sender)
+    except BaseException as exc:  # the parent raises it where its stream would have
+        try:
+            message = pickle.dumps(("error", exc, rejects.take(), counts))
+            pickle.loads(message)
+        except Exception:
+            text = "".join(traceback.format_exception(exc)).strip()
+            error = RuntimeError(f"the source reader failed: {text}")
+            message = pickle.dumps(("error", error, rejects.take(), counts))
+        _put(out, message, sender)
+    finally:
+        _put(out, _END, sender)
+        sender.join()
+        with contextlib.suppress(OSError):
+            data.close()
+
+
+def _put(out: queue.Queue[Any], item: Any, sender: threading.Thread) -> bool:
+    """Queue `item` for the sender; False when the sender stopped (the parent went away)."""
+    while sender.is_alive():
+        try:
+            out.put(item, timeout=0.5)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _send(out: queue.Queue[Any], data: Connection) -> None:
+    """The child's sender thread: write the queued messages until _END or a closed pipe."""
+    while (item := out.get()) is not _END:
+        try:
+            data.send_bytes(item)
+        except OSError:  # BrokenPipeError: the parent closed its end
+            return
