@@ -138,7 +138,10 @@ class Checkpoint:
         if not self._marks:
             return
         watermark = self._watermark
-        numbers = sorted({n for n in self._beyond + self._marks if n >= watermark})
+        distinct = set(self._beyond)
+        distinct.update(self._marks)  # (C loops: this runs over every delivery of the last seconds)
+        numbers = sorted(distinct)
+        del numbers[: bisect_left(numbers, watermark)]
         self._marks = []
         # numbers[i] >= watermark + i, with equality exactly as long as there is no gap before i
         gapless = bisect_right(range(len(numbers)), 0, key=lambda i: numbers[i] - i - watermark)
