@@ -151,7 +151,8 @@ class ChildResult:
 
 
 def run_child(cmd: list[str], timeout_s: float, env: dict[str, str] | None = None) -> ChildResult:
-    """Run `cmd` to completion (killed at `timeout_s`); peak RSS is the kernel's VmHWM of the child."""
+    """Run `cmd` to completion (killed at `timeout_s`); peak RSS is the kernel's VmHWM of the child
+    (plus that of the processes it starts)."""
     out_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"stockpipe-bench-{os.getpid()}-{time.time_ns()}"
     with open(f"{out_path}.out", "w+b") as out, open(f"{out_path}.err", "w+b") as err:
         start = time.monotonic()
@@ -159,9 +160,11 @@ def run_child(cmd: list[str], timeout_s: float, env: dict[str, str] | None = Non
             cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env={**os.environ, **(env or {})}
         )
         deadline = start + timeout_s
-        status, rusage, hwm_kb = 0, None, 0
+        status, rusage = 0, None
+        hwm_kb: dict[int, int] = {}  # pid -> peak, of the child and its descendants
         while True:
-            hwm_kb = max(hwm_kb, _vm_hwm_kb(proc.pid))
+            for pid in _tree(proc.pid):
+                hwm_kb[pid] = max(hwm_kb.get(pid, 0), _vm_hwm_kb(pid))
             pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
             if pid == proc.pid:
                 break
@@ -180,10 +183,27 @@ def run_child(cmd: list[str], timeout_s: float, env: dict[str, str] | None = Non
     if time.monotonic() > deadline and wall >= timeout_s:
         stderr += f"\n(killed after {timeout_s:g} s)"
     # Not ru_maxrss: Linux carries the parent's RSS at fork/exec into the child's ru_maxrss, so it
-    # would report the bench process's own size for any child smaller than it.
-    rss_mb = hwm_kb / 1024 if hwm_kb else float("nan")
+    # would report the bench process's own size for any child smaller than it. The processes a
+    # child starts count too (`stockpipe produce` reads its source in a process of its own): the sum
+    # of their peaks, an upper bound of the tree's peak (shared library pages count in each).
+    total_kb = sum(hwm_kb.values())
+    rss_mb = total_kb / 1024 if total_kb else float("nan")
     cpu = (rusage.ru_utime + rusage.ru_stime) if rusage is not None else float("nan")
     return ChildResult(proc.returncode, stdout, stderr, wall, rss_mb, cpu)
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its live descendants (from /proc/PID/task/PID/children)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            with open(f"/proc/{p}/task/{p}/children", "rb") as fh:
+                todo += [int(c) for c in fh.read().split()]
+        except (OSError, ValueError):
+            pass
+    return out
 
 
 def _vm_hwm_kb(pid: int) -> int:
