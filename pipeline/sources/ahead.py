@@ -30,6 +30,7 @@ import fcntl
 import os
 import pickle
 import queue
+import struct
 import subprocess
 import sys
 import threading
@@ -97,7 +98,7 @@ class ReadAhead:
         finally:
             os.close(data_w)
             os.close(go_r)
-        self._data = Connection(data_r, writable=False)
+        self._data: int | None = data_r
         self._go = Connection(go_w, readable=False)
         self._started = False
         self._done = False
@@ -123,7 +124,7 @@ class ReadAhead:
                 self._apply(rejected, counts)
                 if kind == "batch":  # payload: the keys, when they are new; the columns follow
                     keys = payload or keys
-                    columns = pa.ipc.read_record_batch(self._receive(), _WIRE)
+                    columns = pa.ipc.read_record_batch(pa.py_buffer(self._receive()), _WIRE)
                     yield EncodedColumns(*columns.columns).batch(keys)
                 elif kind == "end":
                     self._done = True
@@ -134,9 +135,10 @@ class ReadAhead:
         finally:
             self.close()
 
-    def _receive(self) -> bytes:
+    def _receive(self) -> bytearray:
         try:
-            return self._data.recv_bytes()
+            assert self._data is not None
+            return _read_message(self._data)
         except (EOFError, OSError):
             raise RuntimeError(
                 f"the source reader (process {self._process.pid}) ended without a word "
@@ -153,8 +155,10 @@ class ReadAhead:
 
     def close(self) -> None:
         """Stop the child (if it still runs) and release the pipes."""
-        for conn in (self._go, self._data):
-            conn.close()  # the child's next write (or wait for "go") fails: it exits
+        self._go.close()  # the child's next write (or wait for "go") fails: it exits
+        if self._data is not None:
+            os.close(self._data)
+            self._data = None
         try:
             self._process.wait(CLOSE_WAIT_S if self._done else 1.0)
         except subprocess.TimeoutExpired:
@@ -189,7 +193,7 @@ _END = object()
 def main() -> None:
     """The child: `python -c _BOOT ROOT BATCH_ROWS DEPTH`; "go" on stdin, messages on stdout."""
     root, batch_rows, depth = Path(sys.argv[1]), int(sys.argv[2]) or None, int(sys.argv[3])
-    data = Connection(os.dup(1), readable=False)
+    data = os.dup(1)
     os.dup2(2, 1)  # a stray print must not land in the data stream
     go = Connection(0, writable=False)
     try:
@@ -227,7 +231,7 @@ def main() -> None:
         _put(out, _END, sender)
         sender.join()
         with contextlib.suppress(OSError):
-            data.close()
+            os.close(data)
 
 
 def _put(out: queue.Queue[Any], item: Any, sender: threading.Thread) -> bool:
@@ -241,10 +245,42 @@ def _put(out: queue.Queue[Any], item: Any, sender: threading.Thread) -> bool:
     return False
 
 
-def _send(out: queue.Queue[Any], data: Connection) -> None:
+def _send(out: queue.Queue[Any], data: int) -> None:
     """The child's sender thread: write the queued messages until _END or a closed pipe."""
     while (item := out.get()) is not _END:
         try:
-            data.send_bytes(item)
+            _write_message(data, item)
         except OSError:  # BrokenPipeError: the parent closed its end
             return
+
+
+# A message on the data pipe: its length (8 bytes, big-endian), then its bytes. Read straight into
+# one buffer (multiprocessing's Connection copies a large message twice more on the way).
+_HEAD = struct.Struct("!Q")
+
+
+def _write_message(fd: int, payload: Any) -> None:
+    _write_all(fd, memoryview(_HEAD.pack(memoryview(payload).nbytes)))
+    _write_all(fd, memoryview(payload).cast("B"))
+
+
+def _write_all(fd: int, view: memoryview) -> None:
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_message(fd: int) -> bytearray:
+    """The next message's bytes; EOFError when the pipe ends (at a message boundary or not)."""
+    (size,) = _HEAD.unpack(_read_exactly(fd, _HEAD.size))
+    return _read_exactly(fd, size)
+
+
+def _read_exactly(fd: int, size: int) -> bytearray:
+    buffer = bytearray(size)
+    view, done = memoryview(buffer), 0
+    while done < size:
+        got = os.readv(fd, [view[done:]])
+        if got == 0:
+            raise EOFError
+        done += got
+    return buffer
