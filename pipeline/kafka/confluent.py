@@ -163,7 +163,12 @@ class ConfluentProducer(ProducerClient):
         return int(self._call(self._producer.flush, timeout_s))
 
     def close(self) -> None:
-        self._producer.flush(0)
+        # A refusal can first surface here (an idempotent producer's PID request that needs Write on a
+        # topic, failing after the last send): one line, as from any other call.
+        try:
+            self._producer.flush(0)
+        except KafkaException as exc:
+            raise self._fatal(exc) from None
 
 
 def _report_delivery(
