@@ -93,7 +93,10 @@ up() {
     cp "$RUN_DIR/id_ed25519.pub" "$dir/root/root/.ssh/authorized_keys"
     chmod 600 "$dir/root/root/.ssh/authorized_keys"
     echo "$name" >"$dir/root/etc/hostname"
-    printf '127.0.0.1 localhost\n%s %s\n' "$ip" "$name" >"$dir/root/etc/hosts"
+    # Both addresses resolve without DNS (the hosts have no resolver): a broker's SASL login looks up its
+    # own address's name, and a lookup that waits for an absent resolver stalls each login by 10 s.
+    printf '127.0.0.1 localhost\n%s %s\n%s %s-public\n' "$ip" "$name" "$(public_ip "$i")" "$name" \
+      >"$dir/root/etc/hosts"
     if [ ! -e "/run/netns/$name" ]; then
       ip netns add "$name"
       ip link add "ve-$name" type veth peer name eth0 netns "$name"
