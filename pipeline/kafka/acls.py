@@ -48,3 +48,29 @@ def pipeline_grants(
     if canary:
         grants += [Grant(canary, "topic", topic, op) for op in (WRITE, READ, DESCRIBE)]
     return tuple(grants)
+
+
+def role_entries(grants: tuple[Grant, ...]) -> list[dict[str, str]]:
+    """The grants as roles/kafka's `kafka_acls` entries (what `kafka-acls.sh --add` is given)."""
+    return [
+        {"principal": g.principal, "resource": g.kind, "name": g.name, "operation": g.operation}
+        for g in grants
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m pipeline.kafka.acls TOPIC GROUP [CANARY]`: the pipeline's grants as JSON for the kafka
+    role (playbooks/vars/kafka-acls.yml), so the role applies this rule rather than a copy of it."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m pipeline.kafka.acls")
+    parser.add_argument("topic")
+    parser.add_argument("group")
+    parser.add_argument("canary", nargs="?", default=None)
+    args = parser.parse_args(argv)
+    print(json.dumps(role_entries(pipeline_grants(args.topic, args.group, canary=args.canary))))
+
+
+if __name__ == "__main__":
+    main()
