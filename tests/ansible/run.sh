@@ -7,7 +7,7 @@
 # faults (monitoring_check.py).
 # Installs what it needs, cleans up in a trap, prints one line per step and finally "N passed, M failed".
 #
-#   tests/ansible/run.sh [SCENARIO...]     (default: kraft zookeeper site; must run as root)
+#   tests/ansible/run.sh [SCENARIO...]     (default: kraft secure zookeeper site; must run as root)
 #
 # The drift test runs in the kraft scenario; STOCKPIPE_DRIFT_ALL=1 runs it in every scenario.
 # Checkers share tests/ansible/hostlib.py; each prints "ok"/"FAIL" per check into its log.
@@ -16,7 +16,7 @@ set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 cd "$REPO"
-if [ $# -gt 0 ]; then SCENARIOS=("$@"); else SCENARIOS=(kraft zookeeper site); fi
+if [ $# -gt 0 ]; then SCENARIOS=("$@"); else SCENARIOS=(kraft secure zookeeper site); fi
 export RUN_DIR="${RUN_DIR:-/run/stockpipe-hosts}"
 ARTIFACTS="$REPO/test-artifacts/ansible"
 # The hosts, the bridge and the artifacts are per machine: a second run waits for the first instead of
@@ -36,6 +36,7 @@ rm -rf "$ARTIFACTS"; mkdir -p "$ARTIFACTS"
 
 cleanup() {
   "$REPO/scripts/lab-hosts.sh" net-down >>"$ARTIFACTS/cleanup.log" 2>&1 || true
+  [ -z "${LAB_SECRETS_DIR:-}" ] || rm -rf "$LAB_SECRETS_DIR"
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 }
@@ -133,6 +134,13 @@ export STOCKPIPE_TARBALL_SHA512_4 STOCKPIPE_TARBALL_SHA512_3 STOCKPIPE_TARBALL_S
 export STOCKPIPE_TARBALL_BASE="http://$BRIDGE_ADDR:$HTTP_PORT"
 export STOCKPIPE_TARBALL_DIR="$TARBALLS"
 export STOCKPIPE_JMX_EXPORTER_URL="$STOCKPIPE_TARBALL_BASE/$(cat "$TARBALLS/JMX_EXPORTER")"
+# The secure scenario's CA and broker keys (made by roles/kafka_pki) and SCRAM passwords: per run, in a
+# directory only root reads, outside the repository, removed at the end.
+LAB_SECRETS_DIR="$(mktemp -d /tmp/stockpipe-lab-secrets.XXXXXX)"
+export STOCKPIPE_LAB_PKI="$LAB_SECRETS_DIR/pki" STOCKPIPE_LAB_SECRETS="$LAB_SECRETS_DIR/scram.yml"
+(umask 077 && python -c 'import secrets
+for user in ("admin", "producer", "sink", "canary"):
+    print(f"{user}: {secrets.token_hex(16)}")' >"$STOCKPIPE_LAB_SECRETS")
 
 # On a failed step: keep each host's service journals, listening sockets and the S3 server's view.
 collect_diagnostics() {
@@ -173,6 +181,16 @@ site_scenario() {
   rm -rf "$REPO/inventory/lab"
 }
 
+# STOCKPIPE_LAB_HOLD=1 (debugging, never in CI): after a failed scenario, keep its hosts up (at most an
+# hour) until /tmp/stockpipe-lab-release exists, for a look with ssh -i $RUN_DIR/id_ed25519 root@HOST.
+hold_hosts() {
+  [ -n "${STOCKPIPE_LAB_HOLD:-}" ] || return 0
+  echo "    [$1] holding the hosts: touch /tmp/stockpipe-lab-release to go on"
+  rm -f /tmp/stockpipe-lab-release
+  for _ in $(seq 720); do [ -e /tmp/stockpipe-lab-release ] && break; sleep 5; done
+  rm -f /tmp/stockpipe-lab-release
+}
+
 # Checkers after converge + idempotence + verify, in the order they run on one set of hosts. Each leaves
 # the cluster healthy for the next; the heap/version changes they make are carried by the later ones.
 checks() {
@@ -210,11 +228,16 @@ for s in "${SCENARIOS[@]}"; do
          python "$HERE/preflight.py" --scenario "$s" --log "$log-preflight-runs.log"; } \
     && step "[$s] converge" "$log-converge.log" molecule converge -s "$s" \
     && step "[$s] idempotence (second run changed=0)" "$log-idempotence.log" molecule idempotence -s "$s"; then
-    step "[$s] verify (metadata, replication, quorum/ZooKeeper, JVM heap and user, logs)" "$log-verify.log" \
-      molecule verify -s "$s"
-    checks "$s"
+    if [ "$s" = secure ]; then
+      step "[$s] refusals, least privilege and clients over SASL_SSL" "$log-check.log" \
+        python "$HERE/secure_check.py" --scenario "$s"
+    else
+      step "[$s] verify (metadata, replication, quorum/ZooKeeper, JVM heap and user, logs)" "$log-verify.log" \
+        molecule verify -s "$s"
+      checks "$s"
+    fi
   fi
-  [ "$failed" -eq "$failed_before" ] || collect_diagnostics "$s"
+  [ "$failed" -eq "$failed_before" ] || { collect_diagnostics "$s"; hold_hosts "$s"; }
   step "[$s] destroy hosts" "$log-destroy.log" molecule destroy -s "$s"
 done
 echo "$passed passed, $failed failed"
