@@ -51,7 +51,7 @@ def pipeline_grants(
 
 
 def role_entries(grants: tuple[Grant, ...]) -> list[dict[str, str]]:
-    """The grants as roles/kafka's `kafka_acls` entries (what `kafka-acls.sh --add` is given)."""
+    """The grants as roles/kafka's `kafka_acls` entries (what the role gives kafka-acls.sh to add)."""
     return [
         {"principal": g.principal, "resource": g.kind, "name": g.name, "operation": g.operation}
         for g in grants
