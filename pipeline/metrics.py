@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -89,6 +89,8 @@ class Metrics:
         self.registry = CollectorRegistry()
         self._clock = _ScrapeClock()
         self.registry.register(self._clock)
+        # process_start_time_seconds and friends: what tells one process's counters from its successor's.
+        ProcessCollector(registry=self.registry)
         self._server: Any = None
 
     def add(self, counters: Iterable[ReportCounter] = (), gauges: Iterable[ReportGauge] = ()) -> None:

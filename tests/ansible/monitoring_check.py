@@ -26,7 +26,6 @@ after 15 s, with a sink lag threshold of 200 records. Prometheus is read over it
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import re
 import socket
@@ -34,6 +33,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -144,24 +144,27 @@ def replay(log: Path) -> None:
         raise Failed(f"the pipeline stage with the replay sample exited {run.rc}:\n{tail[-1500:]}")
 
 
-Segment = list[tuple[float, float]]
+@dataclass
+class Run:
+    """One sink process as Prometheus saw it: its start time and its counter's (time, value) samples."""
+
+    started: float
+    samples: list[tuple[float, float]]
 
 
-def counter_segments(samples: list[list[Any]]) -> list[Segment]:
-    """A counter's raw (time, value) samples split into one run per process, each restarted run starting
-    from a 0 at its first sample's time. A new process starts at 0, seen as a drop, or as a gap in the
-    samples (the target was down for scrapes), since a restarted process may already have counted past
-    its predecessor's last value by its first scrape."""
-    points = [(float(t), float(v)) for t, v in samples]
-    steps = sorted(b[0] - a[0] for a, b in itertools.pairwise(points))
-    interval = steps[len(steps) // 2] if steps else 0.0
-    segments: list[Segment] = [[points[0]]] if points else []
-    for (t0, prev), (t1, cur) in itertools.pairwise(points):
-        if cur < prev or (interval > 0 and t1 - t0 > 2.5 * interval):
-            segments.append([(t1, 0.0), (t1, cur)])
-        else:
-            segments[-1].append((t1, cur))
-    return segments
+def process_runs(counter: list[list[Any]], starts: list[list[Any]]) -> list[Run]:
+    """A counter's samples split by process: each scrape also carries the process's start time
+    (process_start_time_seconds), so a restart is seen however soon or late its first scrape came."""
+    started_at = {float(t): float(v) for t, v in starts}
+    runs: list[Run] = []
+    for t, v in counter:
+        when = started_at.get(float(t))
+        if when is None:
+            continue  # a scrape without its start time cannot be placed; it carries no new rows alone
+        if not runs or runs[-1].started != when:
+            runs.append(Run(when, []))
+        runs[-1].samples.append((float(t), float(v)))
+    return runs
 
 
 def sink_exits(address: str, since: float) -> list[tuple[float, int]]:
@@ -173,25 +176,31 @@ def sink_exits(address: str, since: float) -> list[tuple[float, int]]:
     return [(float(t), int(n.replace(",", ""))) for t, n in found]
 
 
-def rows_written(segments: list[Segment], exits: list[tuple[float, int]]) -> tuple[int | None, str]:
-    """Rows the sink processes wrote over the samples' span: each run's increase, plus, for each run whose
-    process stopped, the rows its exit summary counts past its last scrape. None when a stopped process
-    has no run (it was never scraped) or a run before the last has no exit summary."""
-    if not segments:
-        return None, "no samples"
-    segments = sorted(segments, key=lambda seg: seg[0][0])
-    stopped = [(t, n) for t, n in exits if t > segments[0][0][0]]
-    if len(stopped) != len(segments) - 1:
-        return None, f"{len(segments)} processes scraped but {len(stopped)} exit summaries"
+def rows_written(runs: list[Run], exits: list[tuple[float, int]], since: float) -> tuple[int | None, str]:
+    """Rows the sink wrote after `since`: for each process, what Prometheus saw it count after `since`
+    (from 0 if it started later), and for each process that stopped, the rows its exit summary counts
+    past its last scrape; a process that started and stopped between two scrapes adds its whole count.
+    None, with what is missing, when a process that stopped has no summary (it crashed)."""
     total = 0.0
-    for seg, stop in itertools.zip_longest(segments, stopped):
-        total += seg[-1][1] - seg[0][1]
-        if stop is not None:
-            t, count = stop
-            if t < seg[-1][0]:
-                return None, f"a sink exit at {t:.0f} before its run's last scrape at {seg[-1][0]:.0f}"
-            total += count - seg[-1][1]
-    return int(total), f"{int(total)} rows"
+    unpaired = sorted((t, n) for t, n in exits if t > since)
+    for i, run in enumerate(runs):
+        first, last = run.samples[0], run.samples[-1]
+        total += last[1] - (first[1] if run.started <= since else 0.0)
+        if i == len(runs) - 1:
+            break
+        following = runs[i + 1].started
+        mine = [(t, n) for t, n in unpaired if last[0] <= t <= following + 1]
+        if not mine:
+            return (
+                None,
+                f"the sink started at {run.started:.0f} stopped by {following:.0f} without its summary",
+            )
+        total += mine[0][1] - last[1]
+        total += sum(n for _, n in mine[1:])  # processes never scraped between the two
+        unpaired = [e for e in unpaired if e not in mine]
+    if unpaired:
+        return None, f"exit summaries no scraped process accounts for: {unpaired}"
+    return int(total), f"{int(total)} rows by {len(runs)} processes, {len(exits)} exit summaries"
 
 
 def main() -> int:
@@ -302,9 +311,18 @@ def main() -> int:
     delivered = scalar(f"last_over_time(stockpipe_producer_records_delivered_total[{window}])")
 
     def written() -> tuple[bool, int | str]:
-        series = instant(f"stockpipe_sink_rows_written_total[{window}]")
-        exits = sink_exits(pipeline.private, started - 120)
-        total, seen = rows_written([seg for s in series for seg in counter_segments(s["values"])], exits)
+        # From the replay's start on, the same instant at every poll: rows the sink wrote before it (the
+        # site run's last canary, a minute earlier) are not the replay's.
+        span = f"{int(time.time() - started)}s"
+        counter = instant(f"stockpipe_sink_rows_written_total[{span}]")
+        starts = instant(f'process_start_time_seconds{{job="stockpipe-sink"}}[{span}]')
+        if len(counter) != 1 or len(starts) != 1:
+            return False, f"{len(counter)} counter and {len(starts)} start-time series (expected one each)"
+        runs = process_runs(counter[0]["values"], starts[0]["values"])
+        if not runs:
+            return False, "no sample"
+        exits = sink_exits(pipeline.private, started - 300)
+        total, seen = rows_written(runs, exits, runs[0].samples[0][0])
         return total == rows, seen if total is None else total
 
     what = "the sink's written rows (Prometheus; a stopped process's summary for rows after its last scrape)"
