@@ -47,6 +47,17 @@ def _tool(name: str) -> str | None:
 pytestmark = pytest.mark.integration
 
 
+def _client(endpoint: str, service: str) -> Any:
+    """A boto3 client of the test's moto server."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 @dataclass
 class Deployment:
     endpoint: str
@@ -56,13 +67,7 @@ class Deployment:
     bucket: str
 
     def client(self, service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        return _client(self.endpoint, service)
 
     def playbook(
         self, *playbooks: str, extra: dict[str, Any] | None = None, timeout: int = 240
@@ -273,13 +278,7 @@ def test_provision_refuses_given_subnets_in_fewer_than_three_zones_before_any_ch
     aws_api: str, tmp_path: Path
 ) -> None:
     """Two subnets of one zone are one zone: the check counts the zones the subnets are in."""
-    ec2 = boto3.client(
-        "ec2",
-        endpoint_url=aws_api,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    ec2 = _client(aws_api, "ec2")
     (vpc,) = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
     default_a = ec2.describe_subnets(
         Filters=[
@@ -676,13 +675,7 @@ def test_teardown_removes_everything(deployed: Lifecycle) -> None:
 def test_given_subnets_are_used_in_their_order_and_never_deleted(aws_api: str, tmp_path: Path) -> None:
     """provision_subnet_ids: no subnet is created, broker n goes to the n-th given subnet (round-robin),
     the pipeline host to the first; teardown leaves the given subnets alone."""
-    ec2 = boto3.client(
-        "ec2",
-        endpoint_url=aws_api,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    ec2 = _client(aws_api, "ec2")
     by_zone = {
         s["AvailabilityZone"]: s["SubnetId"]
         for s in ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]
