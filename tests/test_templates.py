@@ -53,8 +53,8 @@ def _render(**variables: Any) -> str:
     context.update(
         ansible_managed="Ansible managed", role_path=str(ROLE), ansible_default_ipv4={"address": "10.0.1.9"}
     )
-    for name, value in list(context.items()):  # defaults computed per host, e.g. the metrics address
-        if isinstance(value, str) and "{{ ansible_" in value and name not in variables:
+    for name, value in list(context.items()):  # computed defaults, e.g. the metrics address, the protocol
+        if isinstance(value, str) and "{{" in value and "lookup(" not in value and name not in variables:
             context[name] = env.from_string(value).render(context)
     context.update(variables)
     for name, expr in yaml.safe_load((ROLE / "vars" / "main.yml").read_text()).items():

@@ -19,12 +19,14 @@ and a changed source is a changed input, which the idempotence phase would right
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sys
 import threading
 import time
 from json import dumps, loads
+from pathlib import Path
 
 from hostlib import HERE, REPO, Failed, read_hosts, run_ansible, ssh
 
@@ -165,11 +167,30 @@ def idempotence() -> None:
     print(f"second run: changed=0 on {', '.join(sorted(changed))}")
 
 
+def secured_listener() -> dict[str, str]:
+    """The settings the README gives the tutorial's kafka-python clients for the secured listener: the
+    admin's login (the run's password file, tests/ansible/run.sh) and the CA the kit made."""
+    import yaml
+
+    if yaml.safe_load(EXTRA_VARS.read_text()).get("kafka_external_security_protocol") != "SASL_SSL":
+        return {}
+    passwords = yaml.safe_load(Path(os.environ["STOCKPIPE_LAB_SECRETS"]).read_text())
+    return {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "admin",
+        "sasl_plain_password": passwords["admin"],
+        "ssl_cafile": str(Path(os.environ["STOCKPIPE_LAB_PKI"]) / "ca.pem"),
+    }
+
+
 def tutorial() -> None:
-    """The origin tutorial's client code, unchanged but for the address and a bounded loop."""
+    """The origin tutorial's client code, unchanged but for the address, a bounded loop and, on a secured
+    listener, the README's extra settings."""
     from kafka import KafkaConsumer, KafkaProducer
 
     bootstrap = [f"{public_addresses()[0]}:9092"]
+    extra = secured_listener()
     received: list[dict[str, object]] = []
     ready = threading.Event()
 
@@ -179,6 +200,7 @@ def tutorial() -> None:
             bootstrap_servers=bootstrap,
             value_deserializer=lambda x: loads(x.decode("utf-8")),
             consumer_timeout_ms=20_000,
+            **extra,
         )
         # The tutorial starts its consumer first; it reads from the topic's end (auto_offset_reset latest).
         deadline = time.monotonic() + 60
@@ -197,7 +219,9 @@ def tutorial() -> None:
     thread.start()
     if not ready.wait(90):
         raise Failed(f"the tutorial's KafkaConsumer got no partition of {TUTORIAL_TOPIC} from {bootstrap}")
-    producer = KafkaProducer(bootstrap_servers=bootstrap, value_serializer=lambda x: dumps(x).encode("utf-8"))
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, value_serializer=lambda x: dumps(x).encode("utf-8"), **extra
+    )
     rows = [
         {
             "Index": "NYA",
