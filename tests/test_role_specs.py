@@ -50,3 +50,11 @@ def test_argument_specs_and_defaults_agree(role: str) -> None:
     readme = (ROLES / role / "README.md").read_text()
     missing = [name for name in defaults if f"`{name}`" not in readme]
     assert not missing, f"roles/{role}/README.md does not list {missing}"
+
+
+def test_the_pipeline_logs_in_as_the_brokers_listen_by_default() -> None:
+    """The pipeline role's fallback protocol is the kafka role's default listener protocol (its one copy)."""
+    kafka = yaml.safe_load((ROLES / "kafka/defaults/main.yml").read_text())
+    pipeline = yaml.safe_load((ROLES / "pipeline/defaults/main.yml").read_text())
+    fallback = f"{{{{ kafka_external_security_protocol | default('{kafka['kafka_external_security_protocol']}') }}}}"
+    assert pipeline["pipeline_kafka_security_protocol"] == fallback

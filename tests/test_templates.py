@@ -73,12 +73,26 @@ def test_pipeline_host_config_renders_and_loads(tmp_path: Path):
         )
     )
     settings = load_settings(path)
-    assert settings.bootstrap == "10.0.1.1:9091,10.0.1.2:9091,10.0.1.3:9091"
+    # SASL_SSL by default: the brokers' CLIENT listener on their private addresses.
+    assert settings.bootstrap == "10.0.1.1:9094,10.0.1.2:9094,10.0.1.3:9094"
     assert settings.lake == "s3://stockpipe-lake-123-eu-west-1/lake"
     assert (settings.catalog, settings.engine, settings.region) == ("glue", "athena", "eu-west-1")
     assert settings.athena_output == "s3://stockpipe-lake-123-eu-west-1/athena-results/"
     assert settings.aws_endpoint_url is None
     assert settings.state_dir == "/var/lib/stockpipe"
+
+
+def test_a_plaintext_cluster_is_reached_on_its_internal_listener(tmp_path: Path):
+    path = tmp_path / "stockpipe.toml"
+    path.write_text(
+        _render(
+            groups={"kafka": ["k1", "k2"]},
+            hostvars={f"k{i}": {"kafka_internal_address": f"10.0.1.{i}"} for i in (1, 2)},
+            pipeline_lake="s3://b/l",
+            pipeline_kafka_security_protocol="PLAINTEXT",
+        )
+    )
+    assert load_settings(path).bootstrap == "10.0.1.1:9091,10.0.1.2:9091"
 
 
 def test_lab_settings_render_an_endpoint_and_duckdb(tmp_path: Path):
@@ -194,8 +208,9 @@ def _properties(path: Path) -> dict[str, str]:
 
 
 def test_client_config_files_reach_each_brokers_external_listener(tmp_path: Path) -> None:
-    """A broker without its own kafka_external_port gets the kafka role's default, read from the role."""
-    run = _client_config(tmp_path)
+    """A broker without its own kafka_external_port gets the kafka role's default, read from the role (on a
+    cluster opted in to PLAINTEXT; the default, SASL_SSL, wants a login: the next test)."""
+    run = _client_config(tmp_path, "-e", "kafka_external_security_protocol=PLAINTEXT")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     role_port = yaml.safe_load((REPO / "roles/kafka/defaults/main.yml").read_text())["kafka_external_port"]
     bootstrap = f"kafka-1.example.com:{role_port},kafka-2.example.com:9192"

@@ -45,6 +45,9 @@ class Load:
     bootstrap: str
     topic: str
     rate: float
+    # Client settings added to the producer's, and to the consumer's and monitor's (a secured login).
+    producer_config: dict[str, object] = field(default_factory=dict)
+    reader_config: dict[str, object] = field(default_factory=dict)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     acked: set[bytes] = field(default_factory=set)
     delivery_errors: list[str] = field(default_factory=list)
@@ -58,6 +61,7 @@ class Load:
         self._stop_producing = threading.Event()
         self._stop_all = threading.Event()
         self._lock = threading.Lock()
+        self._producer: Producer | None = None
         self._threads = [
             threading.Thread(target=self._produce, daemon=True),
             threading.Thread(target=self._consume, daemon=True),
@@ -72,8 +76,13 @@ class Load:
         if err.fatal():
             self.client_errors.append(f"fatal: {err}")
 
+    def set_producer_login(self, username: str, password: str) -> None:
+        """Log the live producer's next connections in with a new password (as after a rotation)."""
+        assert self._producer is not None
+        self._producer.set_sasl_credentials(username, password)
+
     def _produce(self) -> None:
-        producer = Producer(
+        producer = self._producer = Producer(
             {
                 "bootstrap.servers": self.bootstrap,
                 "acks": "all",
@@ -82,6 +91,7 @@ class Load:
                 "message.timeout.ms": 300_000,
                 "log_level": 2,
                 "error_cb": self._error,
+                **self.producer_config,
             }
         )
 
@@ -116,6 +126,7 @@ class Load:
                 "auto.offset.reset": "earliest",
                 "log_level": 2,
                 "error_cb": self._error,
+                **self.reader_config,
             }
         )
         partitions = consumer.list_topics(self.topic, timeout=30).topics[self.topic].partitions
@@ -131,7 +142,12 @@ class Load:
 
     def _monitor(self) -> None:
         consumer = Consumer(
-            {"bootstrap.servers": self.bootstrap, "group.id": f"monitor-{self.run_id}", "log_level": 2}
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": f"monitor-{self.run_id}",
+                "log_level": 2,
+                **self.reader_config,
+            }
         )
         while not self._stop_all.is_set():
             try:
@@ -158,6 +174,26 @@ class Load:
         self._stop_all.set()
         for thread in self._threads[1:]:
             thread.join(30)
+
+    def check_exactly_once(self, check: Checks) -> None:
+        """After stop(): every record produced was acknowledged and consumed exactly once, without errors."""
+        acked, consumed = self.acked, self.consumed
+        duplicates = sum(n - 1 for n in consumed.values() if n > 1)
+        missing = len(acked - set(consumed))
+        unacked_seen = len(set(consumed) - acked)
+        check.info(
+            f"records: {self.produced} produced, {len(acked)} acknowledged, {len(consumed)} consumed "
+            f"({sum(consumed.values())} deliveries), {duplicates} duplicates, {missing} acknowledged but not "
+            f"consumed, {unacked_seen} consumed without an acknowledgement, {len(self.delivery_errors)} "
+            f"delivery errors, {len(self.client_errors)} fatal client errors"
+        )
+        check(not self.delivery_errors, f"no delivery error ({self.delivery_errors[:3]})")
+        check(not self.client_errors, f"no fatal client error ({self.client_errors[:3]})")
+        check(
+            len(acked) == self.produced,
+            f"every record produced was acknowledged ({len(acked)}/{self.produced})",
+        )
+        check(missing == 0 and duplicates == 0, "every acknowledged record was consumed exactly once")
 
 
 @dataclass(frozen=True)
@@ -287,22 +323,7 @@ def main() -> int:
         final = upgrade(check, load, hosts, args, log, before=after, old_home=old_home)
 
     load.stop()
-    acked, consumed = load.acked, load.consumed
-    duplicates = sum(n - 1 for n in consumed.values() if n > 1)
-    missing = len(acked - set(consumed))
-    unacked_seen = len(set(consumed) - acked)
-    check.info(
-        f"records: {load.produced} produced, {len(acked)} acknowledged, {len(consumed)} consumed "
-        f"({sum(consumed.values())} deliveries), {duplicates} duplicates, {missing} acknowledged but not "
-        f"consumed, {unacked_seen} consumed without an acknowledgement, {len(load.delivery_errors)} "
-        f"delivery errors, {len(load.client_errors)} fatal client errors"
-    )
-    check(not load.delivery_errors, f"no delivery error ({load.delivery_errors[:3]})")
-    check(not load.client_errors, f"no fatal client error ({load.client_errors[:3]})")
-    check(
-        len(acked) == load.produced, f"every record produced was acknowledged ({len(acked)}/{load.produced})"
-    )
-    check(missing == 0 and duplicates == 0, "every acknowledged record was consumed exactly once")
+    load.check_exactly_once(check)
 
     run = converge(args.scenario, log, *final)
     check(

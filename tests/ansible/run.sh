@@ -171,8 +171,12 @@ site_scenario() {
     step "[site] verify (services, user, sample rows in the lake by SQL)" "$log-verify.log" python "$HERE/site_test.py" verify
     step "[site] idempotence (second site.yml run changed=0)" "$log-idempotence.log" \
       python "$HERE/site_test.py" idempotence
+    step "[site] no password in output, arguments or config; own logins" "$log-secrets.log" \
+      python "$HERE/site_test.py" secrets
     step "[site] origin tutorial's kafka-python client via :9092" "$log-tutorial.log" python "$HERE/site_test.py" tutorial
     step "[site] config change restarts services, nothing twice" "$log-restart.log" python "$HERE/site_test.py" restart
+    step "[site] passwords rotated: services restart, old refused, canary via sink" "$log-rotate.log" \
+      python "$HERE/site_test.py" rotate
     step "[site] Prometheus: targets up, broker/URP and lag alerts fire and clear, producer = sink" \
       "$log-monitoring.log" python "$HERE/monitoring_check.py" --log "$log-monitoring-runs.log"
   fi
@@ -200,8 +204,8 @@ checks() {
       python "$HERE/drift.py" --scenario "$s" --log "$log-drift-runs.log"
   fi
   # ZooKeeper mode: only the single foreign id (the swap adds nothing there but time).
-  step "[$s] broker id differs from meta.properties: one line, no change" "$log-identity.log" \
-    python "$HERE/identity.py" --scenario "$s" --cases "$([ "$s" = kraft ] && echo swap,foreign || echo foreign)" \
+  step "[$s] running brokers refuse a new id (and in kraft an internal TLS switch): one line, no change" "$log-identity.log" \
+    python "$HERE/identity.py" --scenario "$s" --cases "$([ "$s" = kraft ] && echo swap,foreign,tls || echo foreign)" \
     --log "$log-identity-runs.log"
   if [ "$s" = kraft ]; then
     # gate.py leaves its broken roll for rolling.py to resume (same heap: 640m, rolling.py's default).
@@ -231,6 +235,8 @@ for s in "${SCENARIOS[@]}"; do
     if [ "$s" = secure ]; then
       step "[$s] refusals, least privilege and clients over SASL_SSL" "$log-check.log" \
         python "$HERE/secure_check.py" --scenario "$s"
+      step "[$s] password and certificate rotation under a live producer" "$log-rotation.log" \
+        python "$HERE/rotation.py" --scenario "$s" --log "$log-rotation-runs.log"
     else
       step "[$s] verify (metadata, replication, quorum/ZooKeeper, JVM heap and user, logs)" "$log-verify.log" \
         molecule verify -s "$s"

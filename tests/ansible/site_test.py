@@ -1,13 +1,21 @@
 """site.yml end to end on the local lab (scripts/lab.sh) and its moto AWS endpoint (tests/ansible/run.sh).
 
-    site_test.py PHASE     (converge | verify | idempotence | tutorial | restart)
+    site_test.py PHASE     (converge | verify | idempotence | secrets | tutorial | restart | rotate)
 
 - converge: `ansible-playbook -i inventory/lab site.yml` succeeds; its smoke stage found the canary by SQL.
 - verify: the services run as their own user; the generated sample streamed through the brokers into the
   lake bucket; SQL on the pipeline host counts exactly the sample's rows, each (symbol, date) once.
 - idempotence: a second run reports changed=0 on every host.
+- secrets: the cluster is secured by default (SASL_SSL with the SCRAM passwords the kafka_credentials
+  role generated into the lab's SSM, moto). No password is in either play's output, in any process's
+  arguments on any host, or in the pipeline host's configuration outside its root-only credentials
+  directory; each service logs in as its own user, its password handed over by systemd.
 - tutorial: the origin tutorial's kafka-python code (KafkaProducer with a JSON value serializer pointed at
   <public host>:9092, a KafkaConsumer on the same topic) works unchanged against the brokers.
+- rotate: new passwords for the producer and the sink in the lab's SSM, and site.yml again (kafka, pipeline,
+  smoke): the brokers take the new passwords, the services restart with theirs, the old password is
+  refused, and the smoke canary still reaches SQL through the sink. (monitoring_check.py's replay, next,
+  then goes through the producer on its new password.)
 - restart: a configuration change (the sink's batch age in stockpipe.toml) restarts the services; the
   producer resumes from its checkpoint, so the lake still holds every row exactly once.
 
@@ -22,11 +30,13 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import threading
 import time
 from json import dumps, loads
 from pathlib import Path
+from secrets import token_hex
 
 from hostlib import HERE, REPO, Failed, read_hosts, run_ansible, ssh
 
@@ -147,12 +157,16 @@ def verify() -> None:
     )
 
 
-def lake_objects() -> list[str]:
+def lab_aws(service: str):  # type: ignore[no-untyped-def]
+    """A boto3 client of the lab's AWS endpoint (moto; inventory/lab/settings.yml)."""
     import boto3
 
-    s3 = boto3.session.Session(aws_access_key_id="lab", aws_secret_access_key="lab").client(
-        "s3", endpoint_url="http://10.77.0.1:9000", region_name="us-east-1"
-    )
+    session = boto3.session.Session(aws_access_key_id="lab", aws_secret_access_key="lab")
+    return session.client(service, endpoint_url="http://10.77.0.1:9000", region_name="us-east-1")
+
+
+def lake_objects() -> list[str]:
+    s3 = lab_aws("s3")
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket="stockpipe-lab", Prefix="lake/prices/")
     return [o["Key"] for page in pages for o in page.get("Contents", []) if o["Key"].endswith(".parquet")]
 
@@ -167,21 +181,85 @@ def idempotence() -> None:
     print(f"second run: changed=0 on {', '.join(sorted(changed))}")
 
 
-def secured_listener() -> dict[str, str]:
-    """The settings the README gives the tutorial's kafka-python clients for the secured listener: the
-    admin's login (the run's password file, tests/ansible/run.sh) and the CA the kit made."""
+def scram_parameter(user: str) -> str:
+    """The SSM parameter of a user's SCRAM password (roles/kafka_credentials' default prefix)."""
     import yaml
 
-    if yaml.safe_load(EXTRA_VARS.read_text()).get("kafka_external_security_protocol") != "SASL_SSL":
-        return {}
-    passwords = yaml.safe_load(Path(os.environ["STOCKPIPE_LAB_SECRETS"]).read_text())
+    cluster = yaml.safe_load((LAB / "settings.yml").read_text())["stockpipe_cluster"]
+    return f"/{cluster}/kafka/scram/{user}"
+
+
+def scram_passwords() -> dict[str, str]:
+    """user -> password, as roles/kafka_credentials generated them into the lab's SSM (its default source)."""
+    ssm = lab_aws("ssm")
+    names = [scram_parameter(user) for user in ("admin", "producer", "sink", "canary")]
+    found = ssm.get_parameters(Names=names, WithDecryption=True)
+    if found["InvalidParameters"]:
+        raise Failed(f"no SCRAM password in the lab's SSM for {found['InvalidParameters']}")
+    return {p["Name"].rsplit("/", 1)[1]: p["Value"] for p in found["Parameters"]}
+
+
+def secured_listener() -> dict[str, str]:
+    """The settings the README gives the tutorial's kafka-python clients for the secured listener: the
+    admin's login and the CA the kit made."""
     return {
         "security_protocol": "SASL_SSL",
         "sasl_mechanism": "SCRAM-SHA-512",
         "sasl_plain_username": "admin",
-        "sasl_plain_password": passwords["admin"],
+        "sasl_plain_password": scram_passwords()["admin"],
         "ssl_cafile": str(Path(os.environ["STOCKPIPE_LAB_PKI"]) / "ca.pem"),
     }
+
+
+def no_leaks() -> None:
+    passwords = scram_passwords()
+    problems = []
+    for log_name in ("converge", "idempotence"):
+        text = (ARTIFACTS / f"site-{log_name}-run.log").read_text(errors="replace")
+        problems += [
+            f"{user}'s password in the {log_name} run's output"
+            for user, pw in passwords.items()
+            if pw in text
+        ]
+    for host in read_hosts():
+        args = ssh(host.private, "ps -eo args")
+        problems += [
+            f"{user}'s password in a process's arguments on {host.name}"
+            for user, pw in passwords.items()
+            if pw in args
+        ]
+    pipeline = pipeline_host()
+    for user, pw in passwords.items():
+        hits = ssh(
+            pipeline,
+            f"grep -rlF -e '{pw}' /etc/stockpipe /var/lib/stockpipe /opt/stockpipe 2>/dev/null || true",
+        )
+        problems += [
+            f"{user}'s password in {path} on the pipeline host"
+            for path in hits.split()
+            if not path.startswith("/etc/stockpipe/credentials/")
+        ]
+    modes = ssh(
+        pipeline, "stat -c '%n %U:%G %a' /etc/stockpipe/credentials /etc/stockpipe/credentials/*"
+    ).splitlines()
+    problems += [
+        f"{line}: expected root:root 700/600"
+        for line in modes
+        if line.split()[1:] not in (["root:root", "700"], ["root:root", "600"])
+    ]
+    logins = {
+        unit: ssh(pipeline, f"systemctl show -p Environment --value stockpipe-{unit}")
+        for unit in ("producer", "sink")
+    }
+    for unit, env in logins.items():
+        if f"STOCKPIPE_SASL_USERNAME={unit}" not in env or "STOCKPIPE_SECURITY_PROTOCOL=SASL_SSL" not in env:
+            problems.append(f"stockpipe-{unit} does not log in as {unit} over SASL_SSL: {env}")
+    if problems:
+        raise Failed("; ".join(problems))
+    print(
+        f"SASL_SSL by default; {len(passwords)} passwords (from the lab's SSM) in no play output, process "
+        f"argument or configuration file; credentials root-only; producer and sink log in as themselves"
+    )
 
 
 def tutorial() -> None:
@@ -277,8 +355,66 @@ def restart() -> None:
     )
 
 
-PHASES = {"converge": converge, "verify": verify, "idempotence": idempotence, "tutorial": tutorial,
-          "restart": restart}  # fmt: skip
+def logs_in(user: str, password: str) -> tuple[bool, str]:
+    """Whether `user` with this password may describe the pipeline topic on the external listener."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="stockpipe-login-") as work:
+        password_file = Path(work) / "password"
+        password_file.write_text(password + "\n")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKPIPE_")} | {
+            "STOCKPIPE_BOOTSTRAP": ",".join(f"{a}:9092" for a in public_addresses()),
+            "STOCKPIPE_TOPIC": "stock-prices", "STOCKPIPE_STATE_DIR": f"{work}/state",
+            "STOCKPIPE_SECURITY_PROTOCOL": "SASL_SSL", "STOCKPIPE_SASL_MECHANISM": "SCRAM-SHA-512",
+            "STOCKPIPE_SSL_CA_FILE": str(Path(os.environ["STOCKPIPE_LAB_PKI"]) / "ca.pem"),
+            "STOCKPIPE_SASL_USERNAME": user, "STOCKPIPE_SASL_PASSWORD_FILE": str(password_file),
+            "COLUMNS": "200",
+        }  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "pipeline", "topics", "describe", "stock-prices"],
+            env=env, cwd=REPO, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    return done.returncode == 0, (lines[-1] if lines else f"rc={done.returncode}")
+
+
+def rotate() -> None:
+    host = pipeline_host()
+    units = ("producer", "sink")
+    old = scram_passwords()
+    before = {u: ssh(host, f"systemctl show -p MainPID --value stockpipe-{u}") for u in units}
+    ssm = lab_aws("ssm")
+    new = {u: token_hex(16) for u in units}
+    for user, password in new.items():
+        ssm.put_parameter(Name=scram_parameter(user), Value=password, Type="SecureString", Overwrite=True)
+    _changed, output = playbook("rotate", "--tags", "kafka,pipeline,smoke")
+    problems = [f"{u}'s {age} password in the run's output" for u in units
+                for age, pw in (("old", old[u]), ("new", new[u])) if pw in output]  # fmt: skip
+    after = {u: ssh(host, f"systemctl show -p MainPID --value stockpipe-{u}") for u in units}
+    problems += [f"stockpipe-{u} was not restarted (pid {before[u]} -> {after[u]})" for u in units
+                 if before[u] == after[u] or after[u] == "0"]  # fmt: skip
+    shown = output.split("TASK [Show how long the canary took to reach SQL]")[-1]
+    if not re.search(r"^\s*found: 1\s*$", shown, re.MULTILINE):
+        problems.append("the smoke canary did not reach SQL through the sink on its new password")
+    accepted, line = logs_in("producer", old["producer"])
+    if accepted or "refused the login of user 'producer'" not in line:
+        problems.append(f"the producer's old password: {line}")
+    accepted, line = logs_in("producer", new["producer"])
+    if not accepted:
+        problems.append(f"the producer's new password is refused: {line}")
+    if problems:
+        raise Failed("; ".join(problems))
+    counts = wait_for_rows(sample_rows(), 120)
+    if counts["distinct_bars"] != sample_rows():
+        raise Failed(f"after the rotation: {counts}, expected {sample_rows()} rows once each")
+    print(
+        f"rotated the producer's and sink's passwords: both services restarted ({before} -> {after}), "
+        f"the canary reached SQL through the sink, the old password is refused ({line[:80]}), rows once each"
+    )
+
+
+PHASES = {"converge": converge, "verify": verify, "idempotence": idempotence, "secrets": no_leaks,
+          "tutorial": tutorial, "restart": restart, "rotate": rotate}  # fmt: skip
 
 
 def main() -> int:

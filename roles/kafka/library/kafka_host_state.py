@@ -32,6 +32,10 @@ options:
     description: systemd unit name of the broker (without C(.service)).
     required: true
     type: str
+  server_properties:
+    description: Path of the broker's C(server.properties), whose listener protocols are returned.
+    required: false
+    type: path
 """
 
 RETURN = r"""
@@ -51,6 +55,12 @@ enabled:
   description: Whether systemd reports the service enabled.
   returned: always
   type: bool
+listener_protocols:
+  description: >-
+    Listener name -> security protocol from C(listener.security.protocol.map) of the current
+    C(server.properties) (empty when it does not exist or server_properties is not given).
+  returned: always
+  type: dict
 """
 
 
@@ -64,17 +74,25 @@ def _properties(path: str) -> dict[str, str]:
     return {key.strip(): value.strip() for key, value in pairs}
 
 
+def listener_protocols(properties: dict[str, str]) -> dict[str, str]:
+    """NAME:PROTOCOL,... of listener.security.protocol.map as a dict."""
+    entries = (item.split(":", 1) for item in properties.get("listener.security.protocol.map", "").split(","))
+    return {name.strip(): protocol.strip() for name, protocol in (e for e in entries if len(e) == 2)}
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "meta_properties": {"type": "path", "required": True},
             "restart_marker": {"type": "path", "required": True},
             "service": {"type": "str", "required": True},
+            "server_properties": {"type": "path", "required": False},
         },
         supports_check_mode=True,
     )
     systemctl = module.get_bin_path("systemctl", required=True)
     unit = module.params["service"]
+    server = module.params["server_properties"]
     active_rc, _, _ = module.run_command([systemctl, "is-active", "--quiet", unit])
     _, enabled_out, _ = module.run_command([systemctl, "is-enabled", unit])
     module.exit_json(
@@ -83,6 +101,7 @@ def main() -> None:
         restart_pending=os.path.exists(module.params["restart_marker"]),
         active=active_rc == 0,
         enabled=enabled_out.strip() == "enabled",
+        listener_protocols=listener_protocols(_properties(server)) if server else {},
     )
 
 

@@ -1,0 +1,143 @@
+"""Password and certificate rotation under a live producer, on the secure scenario (run by
+tests/ansible/run.sh after secure_check.py).
+
+A paced idempotent producer logs in as `producer` on the external listener (SASL_SSL) and a consumer of
+every partition as `admin`, as rolling.py's load does on the plaintext cluster. Then:
+
+(a) password: a new password for `producer` in the Vault vars file, and a rerun. The role sets it through
+    the admin API: no broker restarts; the old password is refused (one line from stockpipe), the new
+    one is accepted, and neither is in the run's output. The live producer keeps its connections and
+    takes the new password for the next ones, as a restarted pipeline service would.
+(b) certificates: every broker certificate renewed by a rerun (kafka_pki_renew_days beyond their end).
+    The new certificates change the checksums in server.properties, so the brokers restart one at a
+    time, each after the previous one was back in every ISR; each listener then serves a new certificate
+    that still chains to the CA, and the producer reconnects with its new password.
+
+Afterwards every acknowledged record was consumed exactly once, no delivery failed, and the next run
+(with the default renewal window) is changed=0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import socket
+import ssl
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+from hostlib import Checks, Failed, broker, converge, main_guard, read_hosts
+from rolling import EXTERNAL_PORT, Load, check_roll
+from secure_check import one_line, stockpipe
+
+TOPIC = "stock-prices"
+
+
+def served_certificate(host: str, ca: Path) -> str:
+    """The certificate the external listener serves, verified against the CA and the host's name."""
+    context = ssl.create_default_context(cafile=str(ca))
+    with (
+        socket.create_connection((host, EXTERNAL_PORT), timeout=30) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return ssl.DER_cert_to_PEM_cert(der)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scenario", default="secure")
+    parser.add_argument("--rate", type=float, default=100.0, help="records per second")
+    parser.add_argument("--log", required=True)
+    args = parser.parse_args()
+    log = Path(args.log)
+    hosts = read_hosts()
+    check = Checks()
+    ca = Path(os.environ["STOCKPIPE_LAB_PKI"]) / "ca.pem"
+    secrets_file = Path(os.environ["STOCKPIPE_LAB_SECRETS"])
+    passwords: dict[str, str] = yaml.safe_load(secrets_file.read_text())
+    external = ",".join(f"{h.public}:{EXTERNAL_PORT}" for h in hosts)
+    login = {"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512", "ssl.ca.location": str(ca)}
+    load = Load(
+        external, TOPIC, args.rate,
+        producer_config={**login, "sasl.username": "producer", "sasl.password": passwords["producer"]},
+        reader_config={**login, "sasl.username": "admin", "sasl.password": passwords["admin"]},
+    )  # fmt: skip
+    load.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (len(load.acked) < 200 or len(load.consumed) < 200):
+        time.sleep(0.5)
+    check(
+        len(load.acked) >= 200 and len(load.consumed) >= 200, f"load running ({len(load.acked)} acknowledged)"
+    )
+
+    work = Path(tempfile.mkdtemp(prefix="stockpipe-rotation-"))
+    work.chmod(0o700)
+
+    def logs_in(password: str) -> tuple[bool, str]:
+        """Whether `producer` with this password may describe its topic (stockpipe topics describe)."""
+        password_file = work / "password"
+        password_file.write_text(password + "\n")
+        password_file.chmod(0o600)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKPIPE_")} | {
+            "STOCKPIPE_BOOTSTRAP": external, "STOCKPIPE_TOPIC": TOPIC,
+            "STOCKPIPE_STATE_DIR": str(work / "state"),
+            "STOCKPIPE_SECURITY_PROTOCOL": "SASL_SSL", "STOCKPIPE_SSL_CA_FILE": str(ca),
+            "STOCKPIPE_SASL_MECHANISM": "SCRAM-SHA-512", "STOCKPIPE_SASL_USERNAME": "producer",
+            "STOCKPIPE_SASL_PASSWORD_FILE": str(password_file), "COLUMNS": "200",
+        }  # fmt: skip
+        done = stockpipe(["topics", "describe", TOPIC], env, 90)
+        if done.returncode == 0:
+            return True, "accepted"
+        refused, line = one_line(done, "refused the login of user 'producer'")
+        if not refused:
+            raise Failed(f"stockpipe topics describe as producer failed otherwise: {line}")
+        return False, line
+
+    print("(a) the producer's password rotated under load")
+    old, new = passwords["producer"], secrets.token_hex(16)
+    secrets_file.write_text(yaml.safe_dump(passwords | {"producer": new}))
+    before = {h.name: broker(h.private).started_us for h in hosts}
+    run = converge(args.scenario, log)
+    check(run.rc == 0, f"(a) the rerun with the new password succeeds (rc={run.rc})")
+    check(old not in run.output and new not in run.output, "(a) neither password is in the run's output")
+    check(
+        {h.name: broker(h.private).started_us for h in hosts} == before,
+        "(a) no broker restarted: the password is set through the admin API",
+    )
+    accepted, line = logs_in(old)
+    check(not accepted, f"(a) the old password is refused: {line}")
+    accepted, line = logs_in(new)
+    check(accepted, f"(a) the new password is accepted: {line}")
+    load.set_producer_login("producer", new)
+
+    print("(b) every broker certificate renewed under load")
+    served = {h.name: served_certificate(h.public, ca) for h in hosts}
+    renew = ["-e", "kafka_pki_valid_days=800 kafka_pki_renew_days=500"]
+    t0 = time.monotonic()
+    run = converge(args.scenario, log, *renew)
+    t1 = time.monotonic()
+    check(run.rc == 0, f"(b) the rerun that renews the certificates succeeds (rc={run.rc}, {t1 - t0:.0f} s)")
+    now = {h.name: served_certificate(h.public, ca) for h in hosts}
+    check(
+        all(now[h] != served[h] for h in now),
+        "(b) every external listener serves a new certificate that chains to the CA and names its host",
+    )
+    check_roll(check, load, hosts, "(b)", t0, t1)
+
+    load.stop()
+    load.check_exactly_once(check)
+    run = converge(args.scenario, log)
+    check(
+        run.rc == 0 and set(run.changed) == {h.name for h in hosts} and not any(run.changed.values()),
+        f"the next run is changed=0 ({run.changed})",
+    )
+    return check.done()
+
+
+if __name__ == "__main__":
+    main_guard(main)

@@ -1,0 +1,46 @@
+"""roles/kafka/library/kafka_host_state.py: how it reads a broker's files (the preflight's decisions
+about ids and listener protocols rest on these two readers)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+MODULE = Path(__file__).resolve().parent.parent / "roles/kafka/library/kafka_host_state.py"
+
+
+@pytest.fixture(scope="module")
+def host_state() -> ModuleType:
+    pytest.importorskip("ansible")
+    spec = importlib.util.spec_from_file_location("kafka_host_state", MODULE)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_properties_skip_comments_and_keep_equals_in_values(host_state: ModuleType, tmp_path: Path) -> None:
+    path = tmp_path / "meta.properties"
+    path.write_text("#Mon Nov 30\nnode.id=3\n  # not=this\ncluster.id = a=b \nversion=1\nnoise\n")
+    assert host_state._properties(str(path)) == {"node.id": "3", "cluster.id": "a=b", "version": "1"}
+
+
+def test_a_missing_file_reads_as_empty(host_state: ModuleType, tmp_path: Path) -> None:
+    assert host_state._properties(str(tmp_path / "absent.properties")) == {}
+
+
+def test_listener_protocols_of_a_secured_kraft_broker(host_state: ModuleType) -> None:
+    props = {"listener.security.protocol.map": "INTERNAL:SSL,EXTERNAL:SASL_SSL,CONTROLLER:SSL,CLIENT:SASL_SSL"}
+    assert host_state.listener_protocols(props) == {
+        "INTERNAL": "SSL", "EXTERNAL": "SASL_SSL", "CONTROLLER": "SSL", "CLIENT": "SASL_SSL",
+    }
+
+
+def test_listener_protocols_absent_or_malformed(host_state: ModuleType) -> None:
+    assert host_state.listener_protocols({}) == {}
+    assert host_state.listener_protocols({"listener.security.protocol.map": "INTERNAL, EXTERNAL:PLAINTEXT"}) == {
+        "EXTERNAL": "PLAINTEXT",
+    }
