@@ -343,11 +343,12 @@ def test_security_group_admits_operators_to_ssh_and_clients_and_cluster_ports_on
     all_cidrs = set().union(*(e["v4"] | e["v6"] for e in by_port.values()))
     assert not all_cidrs & WORLD
     metrics = {7071, 7072, 9100, 9308, 9309}
-    assert set(by_port) == {22, 9091, 9092, 9093} | metrics  # no ZooKeeper ports in KRaft mode
+    # No ZooKeeper ports in KRaft mode; 9094 is the SASL_SSL listener the pipeline hosts log in on.
+    assert set(by_port) == {22, 9091, 9092, 9093, 9094} | metrics
     for port in (22, 9092):
         assert by_port[port]["v4"] == {OPERATOR_V4}
         assert by_port[port]["v6"] == {OPERATOR_V6}
-    for port in (9091, 9093):
+    for port in (9091, 9093, 9094):
         assert by_port[port] == {"v4": set(), "v6": set(), "groups": {group["GroupId"]}}
     assert by_port[9092]["groups"] == {group["GroupId"]}
     # The exporters answer the monitoring hosts' group only, never a CIDR (docs/monitoring.md).
