@@ -4,26 +4,19 @@ tests/test_aws_provisioning.py checks the same rules end to end against moto."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from role_plugins import load_role_plugin
 
-PLACEMENT = Path(__file__).resolve().parent.parent / "roles/provision/filter_plugins/placement.py"
 SUBNETS = ["subnet-a", "subnet-b", "subnet-c"]
 ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
 
 
 @pytest.fixture(scope="module")
 def placement() -> ModuleType:
-    pytest.importorskip("ansible")
-    spec = importlib.util.spec_from_file_location("provision_placement", PLACEMENT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_role_plugin("provision/filter_plugins/placement.py")
 
 
 def _roles(

@@ -42,3 +42,12 @@ def test_an_unreachable_broker_is_the_same_one_line_error_for_both(client: str) 
     with pytest.raises(PipelineError, match=rf"cannot reach Kafka at {dead} within 2 s") as caught:
         topic_partitions(dead, "x", timeout_s=2, client=client)
     assert "stockpipe local up" in caught.value.one_line()
+
+
+def test_brokers_sort_by_id_as_both_backends_list_them() -> None:
+    """Both admin backends return sorted(BrokerInfo...): with several brokers that needs an order (a
+    three-broker cluster once failed `stockpipe topics describe` with a TypeError)."""
+    from pipeline.kafka.base import BrokerInfo
+
+    listed = [BrokerInfo(3, "c", 9092), BrokerInfo(1, "z", 9092), BrokerInfo(2, "a", 9093)]
+    assert [b.node_id for b in sorted(listed)] == [1, 2, 3]

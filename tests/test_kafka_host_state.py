@@ -3,23 +3,16 @@ about ids and listener protocols rest on these two readers)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
 import pytest
-
-MODULE = Path(__file__).resolve().parent.parent / "roles/kafka/library/kafka_host_state.py"
+from role_plugins import load_role_plugin
 
 
 @pytest.fixture(scope="module")
 def host_state() -> ModuleType:
-    pytest.importorskip("ansible")
-    spec = importlib.util.spec_from_file_location("kafka_host_state", MODULE)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_role_plugin("kafka/library/kafka_host_state.py")
 
 
 def test_properties_skip_comments_and_keep_equals_in_values(host_state: ModuleType, tmp_path: Path) -> None:
@@ -33,14 +26,17 @@ def test_a_missing_file_reads_as_empty(host_state: ModuleType, tmp_path: Path) -
 
 
 def test_listener_protocols_of_a_secured_kraft_broker(host_state: ModuleType) -> None:
-    props = {"listener.security.protocol.map": "INTERNAL:SSL,EXTERNAL:SASL_SSL,CONTROLLER:SSL,CLIENT:SASL_SSL"}
+    protocols = "INTERNAL:SSL,EXTERNAL:SASL_SSL,CONTROLLER:SSL,CLIENT:SASL_SSL"
+    props = {"listener.security.protocol.map": protocols}
     assert host_state.listener_protocols(props) == {
-        "INTERNAL": "SSL", "EXTERNAL": "SASL_SSL", "CONTROLLER": "SSL", "CLIENT": "SASL_SSL",
+        "INTERNAL": "SSL",
+        "EXTERNAL": "SASL_SSL",
+        "CONTROLLER": "SSL",
+        "CLIENT": "SASL_SSL",
     }
 
 
 def test_listener_protocols_absent_or_malformed(host_state: ModuleType) -> None:
     assert host_state.listener_protocols({}) == {}
-    assert host_state.listener_protocols({"listener.security.protocol.map": "INTERNAL, EXTERNAL:PLAINTEXT"}) == {
-        "EXTERNAL": "PLAINTEXT",
-    }
+    malformed = {"listener.security.protocol.map": "INTERNAL, EXTERNAL:PLAINTEXT"}
+    assert host_state.listener_protocols(malformed) == {"EXTERNAL": "PLAINTEXT"}

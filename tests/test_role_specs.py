@@ -56,5 +56,6 @@ def test_the_pipeline_logs_in_as_the_brokers_listen_by_default() -> None:
     """The pipeline role's fallback protocol is the kafka role's default listener protocol (its one copy)."""
     kafka = yaml.safe_load((ROLES / "kafka/defaults/main.yml").read_text())
     pipeline = yaml.safe_load((ROLES / "pipeline/defaults/main.yml").read_text())
-    fallback = f"{{{{ kafka_external_security_protocol | default('{kafka['kafka_external_security_protocol']}') }}}}"
+    default = kafka["kafka_external_security_protocol"]
+    fallback = f"{{{{ kafka_external_security_protocol | default('{default}') }}}}"
     assert pipeline["pipeline_kafka_security_protocol"] == fallback

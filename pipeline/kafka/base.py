@@ -97,8 +97,10 @@ class NotDelivered(Exception):
     """The record got no successful delivery report (the detail says why)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class BrokerInfo:
+    """A broker as metadata names it; brokers sort by id (both clients list them so)."""
+
     node_id: int
     host: str
     port: int

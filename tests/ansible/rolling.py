@@ -160,6 +160,17 @@ class Load:
             self._stop_all.wait(1.0)
         consumer.close()
 
+    def start_and_wait(self, check: Checks, records: int, deadline_s: float = 60) -> None:
+        """Start, and check that `records` were acknowledged and consumed within deadline_s."""
+        self.start()
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline and (len(self.acked) < records or len(self.consumed) < records):
+            time.sleep(0.5)
+        check(
+            len(self.acked) >= records and len(self.consumed) >= records,
+            f"load running ({len(self.acked)} acknowledged)",
+        )
+
     def caught_up(self) -> bool:
         with self._lock:
             return all(value in self.consumed for value in self.acked)
@@ -292,13 +303,7 @@ def main() -> int:
     old_home = {h.name: ssh(h.private, "readlink /opt/kafka") for h in hosts}
 
     load = Load(",".join(f"{h.public}:{EXTERNAL_PORT}" for h in hosts), args.topic, args.rate)
-    load.start()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (len(load.acked) < 500 or len(load.consumed) < 500):
-        time.sleep(0.5)
-    check(
-        len(load.acked) >= 500 and len(load.consumed) >= 500, f"load running ({len(load.acked)} acknowledged)"
-    )
+    load.start_and_wait(check, 500)
 
     # (a) heap change for every broker
     heap = args.heap.rstrip("mM")

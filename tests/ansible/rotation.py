@@ -67,13 +67,7 @@ def main() -> int:
         producer_config={**login, "sasl.username": "producer", "sasl.password": passwords["producer"]},
         reader_config={**login, "sasl.username": "admin", "sasl.password": passwords["admin"]},
     )  # fmt: skip
-    load.start()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (len(load.acked) < 200 or len(load.consumed) < 200):
-        time.sleep(0.5)
-    check(
-        len(load.acked) >= 200 and len(load.consumed) >= 200, f"load running ({len(load.acked)} acknowledged)"
-    )
+    load.start_and_wait(check, 200)
 
     work = Path(tempfile.mkdtemp(prefix="stockpipe-rotation-"))
     work.chmod(0o700)
@@ -102,9 +96,9 @@ def main() -> int:
     old, new = passwords["producer"], secrets.token_hex(16)
     secrets_file.write_text(yaml.safe_dump(passwords | {"producer": new}))
     before = {h.name: broker(h.private).started_us for h in hosts}
-    run = converge(args.scenario, log)
+    run = converge(args.scenario, log, "--diff")
     check(run.rc == 0, f"(a) the rerun with the new password succeeds (rc={run.rc})")
-    check(old not in run.output and new not in run.output, "(a) neither password is in the run's output")
+    check(old not in run.output and new not in run.output, "(a) neither password in the run's --diff output")
     check(
         {h.name: broker(h.private).started_us for h in hosts} == before,
         "(a) no broker restarted: the password is set through the admin API",

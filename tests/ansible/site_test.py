@@ -387,7 +387,7 @@ def rotate() -> None:
     new = {u: token_hex(16) for u in units}
     for user, password in new.items():
         ssm.put_parameter(Name=scram_parameter(user), Value=password, Type="SecureString", Overwrite=True)
-    _changed, output = playbook("rotate", "--tags", "kafka,pipeline,smoke")
+    _changed, output = playbook("rotate", "--diff", "--tags", "kafka,pipeline,smoke")
     problems = [f"{u}'s {age} password in the run's output" for u in units
                 for age, pw in (("old", old[u]), ("new", new[u])) if pw in output]  # fmt: skip
     after = {u: ssh(host, f"systemctl show -p MainPID --value stockpipe-{u}") for u in units}
