@@ -13,6 +13,9 @@ every partition as `admin`, as rolling.py's load does on the plaintext cluster. 
     time, each after the previous one was back in every ISR; each listener then serves a new certificate
     that still chains to the CA, and the producer reconnects with its new password.
 
+(c) a new CA (a machine without the cluster's kafka_pki_dir would make one): refused on every broker in
+    one line, no broker restarted, every listener still serves its certificate.
+
 Afterwards every acknowledged record was consumed exactly once, no delivery failed, and the next run
 (with the default renewal window) is changed=0.
 """
@@ -122,6 +125,23 @@ def main() -> int:
         "(b) every external listener serves a new certificate that chains to the CA and names its host",
     )
     check_roll(check, load, hosts, "(b)", t0, t1)
+
+    print("(c) a new CA is refused on a running cluster")
+    before = {h.name: broker(h.private).started_us for h in hosts}
+    elsewhere = Path(tempfile.mkdtemp(prefix="stockpipe-other-pki-"))
+    run = converge(args.scenario, log, "-e", f"kafka_pki_dir={elsewhere}")
+    says = f"it trusts a CA other than {elsewhere}/ca.pem (missing on this machine)"
+    fatal = sorted(line.split("]")[0].removeprefix("fatal: [") for line in run.fatal_lines())
+    check(
+        run.rc != 0 and fatal == sorted(h.name for h in hosts)
+        and all(f"{h.name}: {says}" in run.output for h in hosts),
+        f"(c) every broker refuses in one line: '{says}' ({fatal})",
+    )  # fmt: skip
+    check(
+        {h.name: broker(h.private).started_us for h in hosts} == before
+        and {h.name: served_certificate(h.public, ca) for h in hosts} == now,
+        "(c) no broker restarted, every listener serves the certificate it served",
+    )
 
     load.stop()
     load.check_exactly_once(check)
