@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Role tests on real Apache Kafka (assembled from Maven Central by pipeline/local/kafka_dist.py):
-# ansible-lint (production profile), two molecule scenarios (kraft, zookeeper) on systemd-nspawn hosts,
-# each with converge, idempotence, verify and the checkers below (drift, broker identity, restart gate,
-# rolling restarts under load), and the whole site.yml on the local lab (scripts/lab.sh: 3 brokers +
-# 1 pipeline host that is also the monitoring host, moto as AWS), ending with Prometheus' alerts on real
-# faults (monitoring_check.py).
+# ansible-lint (production profile), three molecule scenarios on systemd-nspawn hosts: kraft and zookeeper
+# (opted in to PLAINTEXT), each with converge, idempotence, verify and the checkers below (drift, broker
+# identity, restart gate, rolling restarts under load), and secure (the default, SASL_SSL: refusals,
+# least privilege, rotation under load); then the whole site.yml on the local lab (scripts/lab.sh: 3
+# brokers + 1 pipeline host that is also the monitoring host, moto as AWS), secured by default, ending
+# with Prometheus' alerts on real faults (monitoring_check.py).
 # Installs what it needs, cleans up in a trap, prints one line per step and finally "N passed, M failed".
 #
 #   tests/ansible/run.sh [SCENARIO...]     (default: kraft secure zookeeper site; must run as root)
