@@ -10,15 +10,24 @@ there, so the role falls back to the device name). Checked per broker:
   written before the rerun is still there, the broker was not restarted;
 - a volume that is not attached (kafka_data_volume_device=/dev/sdz) fails in one line per broker naming
   the host, the volume id and the paths tried, with changed=0 and the mounts untouched.
+First, on this machine (the lab's volumes are the brokers' own: no foreign filesystem is made there), the
+role's preflight checks (tasks/data-volume-check.yml) run against loop devices on image files: a device
+holding ext4 or a partition table, or a data directory holding files, is refused in one line, and the
+device keeps its signature; a blank device and an empty directory pass.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import struct
+import subprocess
+import sys
+import tempfile
 import uuid
 from pathlib import Path
 
-from hostlib import Checks, broker, converge, main_guard, read_hosts, ssh
+from hostlib import REPO, Checks, broker, converge, main_guard, read_hosts, run_ansible, ssh
 
 DATA_DIR = "/var/lib/kafka/data"
 DEVICE = "/dev/sdf"
@@ -37,6 +46,93 @@ def mount_of(address: str, path: str) -> tuple[str, str, str]:
     return (parts[0], parts[1], parts[2]) if len(parts) == 3 else ("", "", "")
 
 
+CHECK_PLAY = """
+- name: Run the kafka role's data volume checks on this machine
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Include tasks/data-volume-check.yml
+      ansible.builtin.include_role:
+        name: kafka
+        tasks_from: data-volume-check
+"""
+
+
+def _sh(*cmd: str) -> str:
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def _dos_partition_table(image: Path) -> None:
+    """One Linux partition in an MBR (what sfdisk would write), without needing sfdisk."""
+    mbr = bytearray(512)
+    mbr[446:462] = struct.pack("<B3sB3sII", 0, b"\x00\x02\x00", 0x83, b"\xff\xff\xff", 2048, 129024)
+    mbr[510:512] = b"\x55\xaa"
+    with image.open("r+b") as fh:
+        fh.write(mbr)
+
+
+def refusals_on_this_machine(check: Checks, log: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="volume-check-") as tmp:
+        root = Path(tmp)
+        (root / "play.yml").write_text(CHECK_PLAY)
+        images = {name: root / f"{name}.img" for name in ("ext4", "dos", "blank")}
+        for image in images.values():
+            image.write_bytes(b"")
+            os.truncate(image, 64 << 20)
+        _sh("mkfs.ext4", "-q", str(images["ext4"]))
+        _dos_partition_table(images["dos"])
+        loops = {name: _sh("losetup", "-f", "--show", str(image)) for name, image in images.items()}
+        os.environ["ANSIBLE_ROLES_PATH"] = str(REPO / "roles")
+        try:
+            (root / "empty").mkdir()
+            (root / "used").mkdir()
+            (root / "used" / "00000000000000000000.log").write_text("")
+            before = {
+                name: _sh("blkid", "-p", "-o", "export", dev)
+                for name, dev in loops.items()
+                if name != "blank"
+            }
+
+            def run(device: str, data_dir: str) -> tuple[int, str]:
+                extra = (
+                    f'{{"kafka_data_volume_device": "{device}", "kafka_data_dirs": ["{root / data_dir}"]}}'
+                )
+                cmd = ["ansible-playbook", "-i", "localhost,", str(root / "play.yml"), "-e", extra,
+                       "-e", f"ansible_python_interpreter={sys.executable}"]  # fmt: skip
+                result = run_ansible(cmd, log, cwd=root)
+                return result.rc, result.output
+
+            cases = [
+                (
+                    "ext4",
+                    "empty",
+                    f"localhost: data volume at {loops['ext4']} holds a filesystem of type ext4, not XFS",
+                ),
+                (
+                    "dos",
+                    "empty",
+                    f"localhost: data volume at {loops['dos']} holds a partition table (dos), not XFS",
+                ),
+                ("blank", "used", f"localhost: {root / 'used'} holds files on the OS volume"),
+            ]
+            for name, data_dir, message in cases:
+                rc, output = run(loops[name], data_dir)
+                check(
+                    rc != 0 and message in output,
+                    f"this machine: {name} device, {data_dir} directory: refused ('{message}')",
+                )
+            for name, signature in before.items():
+                after = _sh("blkid", "-p", "-o", "export", loops[name])
+                check(after == signature, f"this machine: the {name} device keeps its signature")
+            rc, output = run(loops["blank"], "empty")
+            check(rc == 0, f"this machine: a blank device and an empty directory pass the checks (rc={rc})")
+        finally:
+            os.environ.pop("ANSIBLE_ROLES_PATH", None)
+            for dev in loops.values():
+                subprocess.run(["losetup", "-d", dev], check=False)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scenario", required=True)
@@ -45,6 +141,7 @@ def main() -> int:
     log = Path(args.log)
     hosts = read_hosts()
     check = Checks()
+    refusals_on_this_machine(check, log)
 
     uuids: dict[str, str] = {}
     for h in hosts:
