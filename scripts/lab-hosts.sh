@@ -5,6 +5,10 @@
 #   lab-hosts.sh rootfs          build (or reuse) the Debian bookworm rootfs under $CACHE_DIR
 #   lab-hosts.sh net-up          create the bridge 10.77.0.1/24
 #   lab-hosts.sh up N            start N fresh hosts sp-h1..sp-hN: private 10.77.0.11.., "public" 10.77.0.111..
+#                                with LAB_DATA_VOLUME_MB=SIZE, each host also gets a data volume: a sparse
+#                                image file on a loop device, seen inside the host as /dev/sdf (the device
+#                                name EC2 brokers get, kafka_data_volume_device) and under its own loop name
+#                                (mount finds a filesystem by UUID through /proc/partitions, the hosts have no udev)
 #   lab-hosts.sh down            stop every host and remove its namespace and overlay
 #   lab-hosts.sh net-down        remove the bridge
 #
@@ -18,7 +22,8 @@ ROOTFS="$CACHE_DIR/rootfs"
 BRIDGE="${BRIDGE:-spbr0}"
 NET_PREFIX="${NET_PREFIX:-10.77.0}"
 BRIDGE_ADDR="$NET_PREFIX.1"
-PACKAGES="systemd,systemd-sysv,dbus,python3,python3-apt,openssh-server,sudo,iproute2,procps,ca-certificates,acl,openjdk-17-jre-headless,python3-venv"
+# xfsprogs: the kafka role formats a broker's data volume XFS (LAB_DATA_VOLUME_MB below).
+PACKAGES="systemd,systemd-sysv,dbus,python3,python3-apt,openssh-server,sudo,iproute2,procps,ca-certificates,acl,openjdk-17-jre-headless,python3-venv,xfsprogs"
 # Changing the package list or the mirror rebuilds the rootfs.
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 STAMP_VALUE="bookworm|$PACKAGES|$MIRROR|v1"
@@ -107,9 +112,17 @@ up() {
       ip -n "$name" link set lo up
       ip -n "$name" route add default via "$BRIDGE_ADDR"
     fi
+    local volume=()
+    if [ "${LAB_DATA_VOLUME_MB:-0}" -gt 0 ]; then
+      if [ ! -f "$dir/loop" ] || ! losetup "$(cat "$dir/loop")" 2>/dev/null | grep -qF "$dir/data.img"; then
+        truncate -s "${LAB_DATA_VOLUME_MB}M" "$dir/data.img"
+        losetup -f --show "$dir/data.img" >"$dir/loop"
+      fi
+      volume=(--bind="$(cat "$dir/loop")" --bind="$(cat "$dir/loop"):/dev/sdf")
+    fi
     if [ ! -f "$dir/pid" ] || ! kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
       setsid systemd-nspawn -D "$dir/root" -M "$name" --register=no --keep-unit -b --console=pipe \
-        --network-namespace-path="/run/netns/$name" >"$dir/console.log" 2>&1 </dev/null &
+        --network-namespace-path="/run/netns/$name" "${volume[@]}" >"$dir/console.log" 2>&1 </dev/null &
       echo $! >"$dir/pid"
     fi
     echo "$name $ip $(public_ip "$i")" >>"$RUN_DIR/inventory.ini.tmp"
@@ -151,6 +164,7 @@ down() {
     [ -d "$dir" ] || continue
     name="$(basename "$dir")"
     umount "$dir/root" 2>/dev/null || umount -l "$dir/root" 2>/dev/null || true
+    [ ! -f "$dir/loop" ] || losetup -d "$(cat "$dir/loop")" 2>/dev/null || true
     ip link del "ve-$name" 2>/dev/null || true
     ip netns del "$name" 2>/dev/null || true
     rm -rf "$dir"

@@ -167,6 +167,8 @@ write_inventory() {
     echo "    kafka_tarball_checksum: $sha"
     echo "    # Lab hosts see this machine's whole memory; keep each broker small."
     echo "    kafka_heap_size: 512m"
+    echo "    # /proc/sys is read-only inside the lab's systemd-nspawn hosts: the brokers' sysctl settings cannot be applied."
+    echo "    kafka_manage_sysctl: false"
     echo "    # The brokers' Prometheus JMX exporter agent, copied from this machine (its SHA-256 is the role's)."
     echo "    jmx_exporter_url: $JMX_EXPORTER_JAR"
     echo "  hosts:"

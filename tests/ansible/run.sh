@@ -200,6 +200,10 @@ hold_hosts() {
 # the cluster healthy for the next; the heap/version changes they make are carried by the later ones.
 checks() {
   local s="$1" log="$ARTIFACTS/$1"
+  if [ "$s" = kraft ]; then
+    step "[$s] data volumes: XFS noatime mount by UUID, a rerun keeps it" "$log-volume.log" \
+      python "$HERE/volume_check.py" --scenario "$s" --log "$log-volume-runs.log"
+  fi
   if [ "$s" = kraft ] || [ -n "${STOCKPIPE_DRIFT_ALL:-}" ]; then
     step "[$s] drift + heap change on one host" "$log-drift.log" \
       python "$HERE/drift.py" --scenario "$s" --log "$log-drift-runs.log"
