@@ -401,9 +401,9 @@ def rotate() -> None:
     shown = output.split("TASK [Show how long the canary took to reach SQL]")[-1]
     if not re.search(r"^\s*found: 1\s*$", shown, re.MULTILINE):
         problems.append("the smoke canary did not reach SQL through the sink on its new password")
-    accepted, line = logs_in("producer", old["producer"])
-    if accepted or "refused the login of user 'producer'" not in line:
-        problems.append(f"the producer's old password: {line}")
+    accepted, refusal = logs_in("producer", old["producer"])
+    if accepted or "refused the login of user 'producer'" not in refusal:
+        problems.append(f"the producer's old password: {refusal}")
     accepted, line = logs_in("producer", new["producer"])
     if not accepted:
         problems.append(f"the producer's new password is refused: {line}")
@@ -413,8 +413,8 @@ def rotate() -> None:
     if counts["distinct_bars"] != sample_rows():
         raise Failed(f"after the rotation: {counts}, expected {sample_rows()} rows once each")
     print(
-        f"rotated the producer's and sink's passwords: both services restarted, "
-        f"the canary reached SQL through the sink, the old password is refused ({line[:80]}), rows once each"
+        f"rotated the producer's and sink's passwords: both services restarted, the canary reached SQL "
+        f"through the sink, the old password is refused ({refusal[:80]}), rows once each"
     )
 
 
