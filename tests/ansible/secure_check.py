@@ -41,6 +41,25 @@ def stockpipe(args: list[str], env: dict[str, str], timeout: float = 120) -> sub
     )  # fmt: skip
 
 
+def login_as(
+    bootstrap: str, ca: Path, user: str, password: str, topic: str = TOPIC
+) -> subprocess.CompletedProcess[str]:
+    """`stockpipe topics describe` as `user` with `password` (in a 0600 file, never an argument) through
+    the SASL_SSL listener at `bootstrap`: exit 0 when the login is accepted and the user may describe."""
+    with tempfile.TemporaryDirectory(prefix="stockpipe-login-") as work:
+        password_file = Path(work) / "password"
+        password_file.write_text(password + "\n")
+        password_file.chmod(0o600)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKPIPE_")} | {
+            "STOCKPIPE_BOOTSTRAP": bootstrap, "STOCKPIPE_TOPIC": topic,
+            "STOCKPIPE_STATE_DIR": f"{work}/state",
+            "STOCKPIPE_SECURITY_PROTOCOL": "SASL_SSL", "STOCKPIPE_SASL_MECHANISM": "SCRAM-SHA-512",
+            "STOCKPIPE_SSL_CA_FILE": str(ca), "STOCKPIPE_SASL_USERNAME": user,
+            "STOCKPIPE_SASL_PASSWORD_FILE": str(password_file), "COLUMNS": "200",
+        }  # fmt: skip
+        return stockpipe(["topics", "describe", topic], env, 120)
+
+
 def one_line(done: subprocess.CompletedProcess[str], *phrases: str) -> tuple[bool, str]:
     lines = done.stderr.strip().splitlines()
     ok = done.returncode == 2 and len(lines) == 1 and all(p in lines[0] for p in phrases)

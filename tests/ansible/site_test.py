@@ -30,7 +30,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -39,6 +38,7 @@ from pathlib import Path
 from secrets import token_hex
 
 from hostlib import HERE, REPO, Failed, read_hosts, run_ansible, ssh
+from secure_check import login_as, one_line
 
 LAB = REPO / "inventory" / "lab"
 ARTIFACTS = REPO / "test-artifacts" / "ansible"
@@ -123,12 +123,17 @@ def snapshot_sources() -> None:
     )
 
 
+def canary_found(output: str) -> bool:
+    """Whether a site.yml run's smoke stage found its canary by SQL: its last task prints `stockpipe canary
+    find`'s result (YAML callback: "found: 1")."""
+    shown = output.split("TASK [Show how long the canary took to reach SQL]")[-1]
+    return re.search(r"^\s*found: 1\s*$", shown, re.MULTILINE) is not None
+
+
 def converge() -> None:
     snapshot_sources()
     _changed, output = playbook("converge")
-    # The smoke stage's last task prints `stockpipe canary find`'s result (YAML callback: "found: 1").
-    shown = output.split("TASK [Show how long the canary took to reach SQL]")[-1]
-    if not re.search(r"^\s*found: 1\s*$", shown, re.MULTILINE):
+    if not canary_found(output):
         raise Failed("the smoke stage did not report the canary found by SQL")
     print("site.yml converged; the smoke stage found the canary through SQL")
 
@@ -199,6 +204,11 @@ def scram_passwords() -> dict[str, str]:
     return {p["Name"].rsplit("/", 1)[1]: p["Value"] for p in found["Parameters"]}
 
 
+def lab_ca() -> Path:
+    """The CA the kit made for the lab's brokers (the run's private directory, tests/ansible/run.sh)."""
+    return Path(os.environ["STOCKPIPE_LAB_PKI"]) / "ca.pem"
+
+
 def secured_listener() -> dict[str, str]:
     """The settings the README gives the tutorial's kafka-python clients for the secured listener: the
     admin's login and the CA the kit made."""
@@ -207,7 +217,7 @@ def secured_listener() -> dict[str, str]:
         "sasl_mechanism": "SCRAM-SHA-512",
         "sasl_plain_username": "admin",
         "sasl_plain_password": scram_passwords()["admin"],
-        "ssl_cafile": str(Path(os.environ["STOCKPIPE_LAB_PKI"]) / "ca.pem"),
+        "ssl_cafile": str(lab_ca()),
     }
 
 
@@ -355,29 +365,6 @@ def restart() -> None:
     )
 
 
-def logs_in(user: str, password: str) -> tuple[bool, str]:
-    """Whether `user` with this password may describe the pipeline topic on the external listener."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="stockpipe-login-") as work:
-        password_file = Path(work) / "password"
-        password_file.write_text(password + "\n")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("STOCKPIPE_")} | {
-            "STOCKPIPE_BOOTSTRAP": ",".join(f"{a}:9092" for a in public_addresses()),
-            "STOCKPIPE_TOPIC": "stock-prices", "STOCKPIPE_STATE_DIR": f"{work}/state",
-            "STOCKPIPE_SECURITY_PROTOCOL": "SASL_SSL", "STOCKPIPE_SASL_MECHANISM": "SCRAM-SHA-512",
-            "STOCKPIPE_SSL_CA_FILE": str(Path(os.environ["STOCKPIPE_LAB_PKI"]) / "ca.pem"),
-            "STOCKPIPE_SASL_USERNAME": user, "STOCKPIPE_SASL_PASSWORD_FILE": str(password_file),
-            "COLUMNS": "200",
-        }  # fmt: skip
-        done = subprocess.run(
-            [sys.executable, "-m", "pipeline", "topics", "describe", "stock-prices"],
-            env=env, cwd=REPO, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-    lines = done.stderr.strip().splitlines()
-    return done.returncode == 0, (lines[-1] if lines else f"rc={done.returncode}")
-
-
 def rotate() -> None:
     host = pipeline_host()
     units = ("producer", "sink")
@@ -398,15 +385,19 @@ def rotate() -> None:
     failed = ssh(host, "systemctl is-failed stockpipe-producer stockpipe-sink || true").split()
     problems += [f"stockpipe-{u} failed after the rotation" for u, state in zip(units, failed, strict=False)
                  if state == "failed"]  # fmt: skip
-    shown = output.split("TASK [Show how long the canary took to reach SQL]")[-1]
-    if not re.search(r"^\s*found: 1\s*$", shown, re.MULTILINE):
+    if not canary_found(output):
         problems.append("the smoke canary did not reach SQL through the sink on its new password")
-    accepted, refusal = logs_in("producer", old["producer"])
-    if accepted or "refused the login of user 'producer'" not in refusal:
+    bootstrap, ca = ",".join(f"{a}:9092" for a in public_addresses()), lab_ca()
+    refused, refusal = one_line(
+        login_as(bootstrap, ca, "producer", old["producer"]), "refused the login of user 'producer'"
+    )
+    if not refused:
         problems.append(f"the producer's old password: {refusal}")
-    accepted, line = logs_in("producer", new["producer"])
-    if not accepted:
-        problems.append(f"the producer's new password is refused: {line}")
+    done = login_as(bootstrap, ca, "producer", new["producer"])
+    if done.returncode != 0:
+        problems.append(
+            f"the producer's new password is refused (rc={done.returncode}): {done.stderr[-300:]}"
+        )
     if problems:
         raise Failed("; ".join(problems))
     counts = wait_for_rows(sample_rows(), 120)
