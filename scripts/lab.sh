@@ -176,15 +176,17 @@ write_inventory() {
     echo "      ansible_connection: local"
     echo "      ansible_python_interpreter: \"{{ ansible_playbook_python }}\""
     echo "  children:"
-    local i=0 brokers="" pipeline="" monitoring=""
+    # Zones as on EC2 (kafka_rack): the brokers round-robin over three, the pipeline host in the first.
+    local i=0 brokers="" pipeline="" monitoring="" zones=(a b c)
     while read -r name ip public; do
       i=$((i + 1))
       if [ $i -eq $total ]; then
-        pipeline+="        $name:\n          ansible_host: $ip\n"
+        pipeline+="        $name:\n          ansible_host: $ip\n          kafka_rack: lab-zone-a\n"
         monitoring="        $name:\n"
       else
         brokers+="        $name:\n          ansible_host: $ip\n          kafka_node_id: $i\n"
         brokers+="          kafka_internal_address: $ip\n          kafka_advertised_host: $public\n"
+        brokers+="          kafka_rack: lab-zone-${zones[$(((i - 1) % 3))]}\n"
       fi
     done <"$RUN_DIR/hosts.txt"
     echo "    kafka:"

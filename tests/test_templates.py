@@ -55,7 +55,7 @@ def _render(**variables: Any) -> str:
     )
     for name, value in list(context.items()):  # computed defaults, e.g. the metrics address, the protocol
         if isinstance(value, str) and "{{" in value and "lookup(" not in value and name not in variables:
-            context[name] = env.from_string(value).render(context)
+            context[name] = env.from_string(value).render({**context, **variables})
     context.update(variables)
     for name, expr in yaml.safe_load((ROLE / "vars" / "main.yml").read_text()).items():
         context[name] = env.from_string(expr).render(context).strip()
@@ -139,6 +139,18 @@ def test_service_tuning_lives_in_the_config_file_not_in_the_units(tmp_path: Path
             if line.startswith("ExecStart=")
         )
         assert not any(flag in exec_start for flag in ("--rate", "--speed", "--batch-records", "--batch-age"))
+
+
+def test_the_sink_reads_in_its_hosts_zone_with_the_confluent_client(tmp_path: Path):
+    """kafka_rack (the host's zone, from the EC2 inventory or the lab's) becomes the sink's client_rack, so
+    rack-aware brokers serve its fetches from the replica in that zone; kafka-python cannot, so not there."""
+    path = tmp_path / "stockpipe.toml"
+    path.write_text(_render(**MINIMAL_HOST, kafka_rack="eu-west-1b"))
+    assert load_settings(path).sink.client_rack == "eu-west-1b"
+    path.write_text(_render(**MINIMAL_HOST, kafka_rack="eu-west-1b", pipeline_client="kafka-python"))
+    assert load_settings(path).sink.client_rack == ""
+    path.write_text(_render(**MINIMAL_HOST))
+    assert "client_rack" not in path.read_text()
 
 
 def test_metrics_listen_on_the_private_address_or_not_at_all(tmp_path: Path):

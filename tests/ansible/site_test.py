@@ -3,7 +3,8 @@
     site_test.py PHASE     (converge | verify | idempotence | secrets | tutorial | restart | rotate)
 
 - converge: `ansible-playbook -i inventory/lab site.yml` succeeds; its smoke stage found the canary by SQL.
-- verify: the services run as their own user; the generated sample streamed through the brokers into the
+- verify: each broker's broker.rack is its lab zone, the sink's client_rack is the pipeline host's; the
+  services run as their own user; the generated sample streamed through the brokers into the
   lake bucket; SQL on the pipeline host counts exactly the sample's rows, each (symbol, date) once.
 - idempotence: a second run reports changed=0 on every host.
 - secrets: the cluster is secured by default (SASL_SSL with the SCRAM passwords the kafka_credentials
@@ -149,6 +150,7 @@ def verify() -> None:
     mode = ssh(host, "stat -c '%U:%G %a' /etc/stockpipe/stockpipe.toml")
     if mode != "root:stockpipe 640":
         raise Failed(f"/etc/stockpipe/stockpipe.toml is {mode}, expected root:stockpipe 640")
+    racks = check_racks(host)
     expected = sample_rows()
     counts = wait_for_rows(expected, 240)
     if counts["distinct_bars"] != expected:
@@ -158,8 +160,33 @@ def verify() -> None:
         raise Failed("no Parquet objects under s3://stockpipe-lab/lake/prices/ on the lab's S3 endpoint")
     print(
         f"services active as stockpipe; SQL counts {expected:,} sample rows once each "
-        f"in {len(objects)} objects"
+        f"in {len(objects)} objects; {racks}"
     )
+
+
+def check_racks(pipeline: str) -> str:
+    """Each broker's broker.rack is its zone from the inventory (scripts/lab.sh: three zones) with the
+    rack-aware replica selector, and the sink's client_rack is the pipeline host's zone."""
+    import yaml
+
+    hosts = yaml.safe_load((LAB / "hosts.yml").read_text())["all"]["children"]
+    zones = {name: v["kafka_rack"] for name, v in hosts["kafka"]["hosts"].items()}
+    for h in read_hosts()[:-1]:
+        props = ssh(
+            h.private, "grep -E '^(broker.rack|replica.selector.class)=' /etc/kafka/server.properties"
+        )
+        wanted = f"broker.rack={zones[h.name]}\nreplica.selector.class="
+        if not props.startswith(wanted) or not props.endswith("RackAwareReplicaSelector"):
+            raise Failed(
+                f"{h.name}: server.properties has {props!r}, expected broker.rack={zones[h.name]} "
+                "and the RackAwareReplicaSelector"
+            )
+    (pipeline_vars,) = hosts["pipeline"]["hosts"].values()
+    zone = pipeline_vars["kafka_rack"]
+    toml = ssh(pipeline, "grep '^client_rack' /etc/stockpipe/stockpipe.toml || true")
+    if toml != f'client_rack = "{zone}"':
+        raise Failed(f"the sink's settings have {toml!r}, expected client_rack = its zone {zone}")
+    return f"brokers in zones {sorted(set(zones.values()))}, the sink reads in {zone}"
 
 
 def lab_aws(service: str):  # type: ignore[no-untyped-def]
