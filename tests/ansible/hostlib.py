@@ -43,6 +43,31 @@ def read_hosts(path: Path | str | None = None) -> list[Host]:
     return [Host(*line.split()[:3]) for line in text.splitlines() if line.strip()]
 
 
+def lab_login(user: str, ca: Path | None = None) -> dict[str, object]:
+    """librdkafka settings that log in as `user` on a secured scenario's SASL_SSL listeners: the CA the role
+    made (or the CA file `ca`) and the user's SCRAM password, both from the run's private directory
+    (tests/ansible/run.sh sets STOCKPIPE_LAB_PKI and STOCKPIPE_LAB_SECRETS)."""
+    import yaml
+
+    passwords = yaml.safe_load(Path(os.environ["STOCKPIPE_LAB_SECRETS"]).read_text())
+    return {
+        "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
+        "ssl.ca.location": str(ca or Path(os.environ["STOCKPIPE_LAB_PKI"]) / "ca.pem"),
+        "sasl.username": user, "sasl.password": passwords[user],
+    }  # fmt: skip
+
+
+def lab_broker_identity(name: str) -> dict[str, object]:
+    """librdkafka settings for a secured scenario's internal (mutual TLS) listener: the client presents
+    broker `name`'s own key and certificate, which roles/kafka_pki keeps on the controller."""
+    pki = os.environ["STOCKPIPE_LAB_PKI"]
+    return {
+        "security.protocol": "SSL", "ssl.ca.location": os.path.join(pki, "ca.pem"),
+        "ssl.key.location": os.path.join(pki, f"{name}.key"),
+        "ssl.certificate.location": os.path.join(pki, f"{name}.pem"),
+    }  # fmt: skip
+
+
 def ssh_run(
     address: str, command: str, key: Path | str | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:

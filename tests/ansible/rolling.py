@@ -32,7 +32,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
-from hostlib import HERE, Broker, Checks, Host, broker, converge, gate_log, main_guard, read_hosts, ssh
+from hostlib import (
+    HERE,
+    Broker,
+    Checks,
+    Host,
+    broker,
+    converge,
+    gate_log,
+    lab_login,
+    main_guard,
+    read_hosts,
+    ssh,
+)
 
 EXTERNAL_PORT = 9092
 MARKER = "/etc/kafka/restart-pending"
@@ -300,9 +312,13 @@ def main() -> int:
     props = {h.name: ssh(h.private, "cat /etc/kafka/server.properties") for h in hosts}
     ids = {h: re.findall(r"(?m)^(?:node|broker)\.id=(\d+)", p)[0] for h, p in props.items()}
     zookeeper = any("zookeeper.connect=" in p for p in props.values())
+    secured = all("EXTERNAL:SASL_SSL" in p for p in props.values())
     old_home = {h.name: ssh(h.private, "readlink /opt/kafka") for h in hosts}
 
-    load = Load(",".join(f"{h.public}:{EXTERNAL_PORT}" for h in hosts), args.topic, args.rate)
+    logins = (
+        {"producer_config": lab_login("producer"), "reader_config": lab_login("admin")} if secured else {}
+    )
+    load = Load(",".join(f"{h.public}:{EXTERNAL_PORT}" for h in hosts), args.topic, args.rate, **logins)
     load.start_and_wait(check, 500)
 
     # (a) heap change for every broker
@@ -339,7 +355,8 @@ def main() -> int:
         [sys.executable, str(HERE / "verify_cluster.py"), "--topic", args.topic,
          "--partitions", str(args.partitions), "--replication-factor", "3", "--min-isr", "2",
          *(f"--broker={ids[h.name]}={h.private}={h.public}" for h in hosts),
-         *(f"--zookeeper={h.private}" for h in hosts if zookeeper)],
+         *(f"--zookeeper={h.private}" for h in hosts if zookeeper),
+         *(["--secured", hosts[0].name] if secured else [])],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     with log.open("a") as fh:

@@ -8,7 +8,9 @@ Brokers are given as ID=PRIVATE=PUBLIC (the configured kafka_node_id, internal a
 - a record produced (acks=all) through each external listener is consumed back through another broker;
 - ZooKeeper mode (--zookeeper): one leader and the rest followers (`srvr`), and /brokers/ids holds
   exactly the configured ids, each registered with its configured INTERNAL and EXTERNAL endpoints.
-Exits non-zero with one line per failed check.
+With --secured NAME (a SASL_SSL cluster, the role's default), the external clients log in as admin with
+the lab's CA, the internal ones present broker NAME's certificate, and ZooKeeper also lists each broker's
+CLIENT endpoint (PRIVATE:9094). Exits non-zero with one line per failed check.
 """
 
 from __future__ import annotations
@@ -22,16 +24,25 @@ import uuid
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
-from hostlib import Checks
+from hostlib import Checks, lab_broker_identity, lab_login
 
 EXTERNAL_PORT = 9092
 INTERNAL_PORT = 9091
+CLIENT_PORT = 9094
 DEADLINE_S = 30.0
+#: Extra client settings per listener port (--secured): the logins of a SASL_SSL cluster.
+LOGINS: dict[int, dict[str, object]] = {}
+
+
+def client(bootstrap: str, **settings: object) -> dict[str, object]:
+    """The client settings for `bootstrap`, with the login of its listener when the cluster is secured."""
+    port = int(bootstrap.rsplit(":", 1)[1])
+    return {"bootstrap.servers": bootstrap, **LOGINS.get(port, {}), **settings}
 
 
 def metadata(bootstrap: str, topic: str) -> tuple[dict[int, str], dict[int, tuple[list[int], list[int]]]]:
     """({broker id: host:port}, {partition: (replicas, isr)}) as the broker at `bootstrap` reports them."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"verify-{uuid.uuid4().hex}"})
+    consumer = Consumer(client(bootstrap, **{"group.id": f"verify-{uuid.uuid4().hex}"}))
     try:
         md = consumer.list_topics(timeout=10)
         brokers = {b.id: f"{b.host}:{b.port}" for b in md.brokers.values()}
@@ -42,7 +53,7 @@ def metadata(bootstrap: str, topic: str) -> tuple[dict[int, str], dict[int, tupl
 
 
 def topic_config(bootstrap: str, topic: str, name: str) -> str | None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(client(bootstrap))
     futures = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, topic)], request_timeout=15)
     config = next(iter(futures.values())).result(timeout=20)
     entry = config.get(name)
@@ -51,7 +62,7 @@ def topic_config(bootstrap: str, topic: str, name: str) -> str | None:
 
 def produce(bootstrap: str, topic: str, value: bytes) -> None:
     errors: list[str] = []
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "message.timeout.ms": 15000})
+    producer = Producer(client(bootstrap, acks="all", **{"message.timeout.ms": 15000}))
     producer.produce(topic, value=value, key=b"verify", on_delivery=lambda e, _m: e and errors.append(str(e)))
     if producer.flush(20) != 0 or errors:
         raise KafkaException(f"delivery through {bootstrap} failed: {errors or 'timeout'}")
@@ -59,11 +70,7 @@ def produce(bootstrap: str, topic: str, value: bytes) -> None:
 
 def consume_all(bootstrap: str, topic: str, partitions: int, wanted: set[bytes]) -> set[bytes]:
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"verify-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-        }
+        client(bootstrap, **{"group.id": f"verify-{uuid.uuid4().hex}", "enable.auto.commit": False})
     )
     found: set[bytes] = set()
     try:
@@ -118,8 +125,13 @@ def main() -> int:
     parser.add_argument("--partitions", type=int, required=True)
     parser.add_argument("--replication-factor", type=int, required=True)
     parser.add_argument("--min-isr", type=int, required=True)
+    parser.add_argument(
+        "--secured", metavar="NAME", help="SASL_SSL cluster; internal clients present NAME's cert"
+    )
     args = parser.parse_args()
     check = Checks()
+    if args.secured:
+        LOGINS.update({EXTERNAL_PORT: lab_login("admin"), INTERNAL_PORT: lab_broker_identity(args.secured)})
 
     brokers = {int(i): (private, public) for i, private, public in (b.split("=", 2) for b in args.broker)}
     if not brokers:
@@ -196,7 +208,10 @@ def main() -> int:
             f"ZooKeeper has one leader and {len(modes) - 1} followers ({modes})",
         )
         wanted = {
-            i: sorted([f"EXTERNAL://{public}:{EXTERNAL_PORT}", f"INTERNAL://{private}:{INTERNAL_PORT}"])
+            i: sorted(
+                [f"EXTERNAL://{public}:{EXTERNAL_PORT}", f"INTERNAL://{private}:{INTERNAL_PORT}"]
+                + ([f"CLIENT://{private}:{CLIENT_PORT}"] if args.secured else [])
+            )
             for i, (private, public) in brokers.items()
         }
         try:
