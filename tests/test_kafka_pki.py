@@ -202,3 +202,73 @@ def test_half_a_ca_setting_stops_in_one_line_before_any_key_is_made(tmp_path: Pa
     errors = [line for line in run.out.splitlines() if line.startswith("[ERROR]")]
     assert errors and all("set both kafka_pki_ca_cert_file and kafka_pki_ca_key_file" in e for e in errors)
     assert "Traceback" not in run.out and not lab.pki.exists()
+
+
+def _ca_with_key(out: Path, name: str) -> tuple[Any, Path]:
+    ca = make_ca(out, name)
+    key_file = out / "ca.key"
+    key_file.write_bytes(
+        ca.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    key_file.chmod(0o600)
+    return ca, key_file
+
+
+def _refusals(run: PlaybookRun) -> list[str]:
+    return [line for line in run.out.splitlines() if line.startswith("[ERROR]")]
+
+
+def test_a_new_ca_comes_in_three_runs_and_a_skipped_step_is_refused(tmp_path: Path) -> None:
+    """Trust the new CA too, sign with it while trusting the old one, drop the old one: each step keeps
+    every pair of brokers (restarted or not) able to verify each other; skipping one is refused."""
+    lab = Lab(tmp_path / "lab")
+    assert lab.run().rc == 0
+    old_ca = x509.load_pem_x509_certificate((lab.pki / "ca.pem").read_bytes())
+    new, new_key = _ca_with_key(tmp_path / "new-ca", "the new CA")
+    sign_new = {"kafka_pki_ca_cert_file": str(new.pem), "kafka_pki_ca_key_file": str(new_key)}
+    files = {h: (lab.tls_dir(h) / "keystore.pem").read_bytes() for h in BROKERS}
+
+    lab.common.update(sign_new)  # signing with a CA the running brokers do not trust yet
+    run = lab.run()
+    assert run.rc != 0 and len(_refusals(run)) == len(BROKERS), run.out[-3000:]
+    assert all(f"it trusts a CA other than {new.pem};" in e for e in _refusals(run))
+    assert {h: (lab.tls_dir(h) / "keystore.pem").read_bytes() for h in BROKERS} == files
+
+    del lab.common["kafka_pki_ca_cert_file"], lab.common["kafka_pki_ca_key_file"]
+    lab.common["kafka_pki_trust_ca_files"] = [str(new.pem)]  # 1. trust both, still signed by the old CA
+    run = lab.run()
+    assert run.rc == 0, run.out[-5000:]
+    for host in BROKERS:
+        assert x509.load_pem_x509_certificates((lab.tls_dir(host) / "ca.pem").read_bytes()) == [
+            old_ca,
+            new.cert,
+        ]
+        lab.keystore(host)[1].verify_directly_issued_by(old_ca)
+    assert x509.load_pem_x509_certificates((lab.pki / "trust.pem").read_bytes()) == [old_ca, new.cert]
+
+    lab.common |= {**sign_new, "kafka_pki_trust_ca_files": []}  # 2 without keeping the old CA: refused
+    run = lab.run()
+    assert run.rc != 0 and len(_refusals(run)) == len(BROKERS), run.out[-3000:]
+    assert all("signed by a CA this run would no longer trust" in e for e in _refusals(run))
+
+    lab.common["kafka_pki_trust_ca_files"] = [str(lab.pki / "ca.pem")]  # 2. sign with the new CA
+    run = lab.run()
+    assert run.rc == 0, run.out[-5000:]
+    for host in BROKERS:
+        _key, cert, chain_ca = lab.keystore(host)
+        cert.verify_directly_issued_by(new.cert)
+        assert chain_ca == new.cert
+        assert x509.load_pem_x509_certificates((lab.tls_dir(host) / "ca.pem").read_bytes()) == [
+            new.cert,
+            old_ca,
+        ]
+
+    lab.common["kafka_pki_trust_ca_files"] = []  # 3. drop the old CA
+    run = lab.run()
+    assert run.rc == 0, run.out[-5000:]
+    for host in BROKERS:
+        assert (lab.tls_dir(host) / "ca.pem").read_bytes() == new.pem.read_bytes()
+    again = lab.run()
+    assert again.rc == 0 and again.changed == 0, again.out[-3000:]

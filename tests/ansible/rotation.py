@@ -8,33 +8,43 @@ every partition as `admin`, as rolling.py's load does on the plaintext cluster. 
     the admin API: no broker restarts; the old password is refused (one line from stockpipe), the new
     one is accepted, and neither is in the run's output. The live producer keeps its connections and
     takes the new password for the next ones, as a restarted pipeline service would.
-(b) certificates: every broker certificate renewed by a rerun (kafka_pki_renew_days beyond their end).
-    The new certificates change the checksums in server.properties, so the brokers restart one at a
-    time, each after the previous one was back in every ISR; each listener then serves a new certificate
-    that still chains to the CA, and the producer reconnects with its new password.
-
-(c) a new CA (a machine without the cluster's kafka_pki_dir would make one): refused on every broker in
-    one line, no broker restarted, every listener still serves its certificate.
+(b) certificates: every broker certificate renewed by a rerun (kafka_pki_renew_days beyond their end),
+    which also makes the brokers trust a new CA (kafka_pki_trust_ca_files: step 1 of a CA change).
+    The new files change the checksums in server.properties, so the brokers restart one at a time,
+    each after the previous one was back in every ISR; each listener then serves a new certificate
+    that still chains to the old CA, and the producer reconnects with its new password.
+(c) a CA the brokers do not trust (a machine without the cluster's kafka_pki_dir would make one):
+    refused on every broker in one line, no broker restarted, every listener serves its certificate.
+(d) the CA change, steps 2 and 3: signing with the new CA while no longer trusting the old one is
+    refused in one line (the brokers not yet restarted would be cut off); signing with it while still
+    trusting the old one reissues every certificate from the new CA (a rolling restart); dropping the
+    old CA is another. The clients trust both CAs throughout, as docs/kafka-roles.md tells operators.
 
 Afterwards every acknowledged record was consumed exactly once, no delivery failed, and the next run
-(with the default renewal window) is changed=0.
+(on the new CA, with the default renewal window) is changed=0.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import socket
 import ssl
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
-from hostlib import Checks, broker, converge, main_guard, read_hosts
+from cryptography.hazmat.primitives import serialization
+from hostlib import REPO, Checks, Host, broker, converge, lab_login, main_guard, read_hosts, ssh
 from rolling import EXTERNAL_PORT, Load, check_roll
 from secure_check import login_as, one_line
+
+sys.path.insert(0, str(REPO / "tests"))
+from tls import TestCA, make_ca
 
 TOPIC = "stock-prices"
 
@@ -51,6 +61,66 @@ def served_certificate(host: str, ca: Path) -> str:
     return ssl.DER_cert_to_PEM_cert(der)
 
 
+def ca_with_key(out: Path) -> tuple[TestCA, Path]:
+    """A new CA (certificate and PKCS#8 key files in `out`), as an operator would bring their own."""
+    new_ca = make_ca(out, "the lab's new CA")
+    key = out / "new-ca.key"
+    key.write_bytes(
+        new_ca.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    key.chmod(0o600)
+    return new_ca, key
+
+
+def change_ca(
+    check: Checks,
+    load: Load,
+    hosts: list[Host],
+    log: Path,
+    scenario: str,
+    old: Path,
+    new: Path,
+    new_key: Path,
+) -> list[str]:
+    """(d) Steps 2 and 3 of a CA change under load; returns the settings of the cluster on the new CA."""
+    print("(d) the new CA signs, then the old one is dropped")
+    on_new = ["-e", f"kafka_pki_ca_cert_file={new} kafka_pki_ca_key_file={new_key}"]
+    before = {h.name: broker(h.private).started_us for h in hosts}
+    served = {h.name: served_certificate(h.public, old) for h in hosts}
+    run = converge(scenario, log, *on_new)
+    says = "its certificate is signed by a CA this run would no longer trust"
+    fatal = sorted(line.split("]")[0].removeprefix("fatal: [") for line in run.fatal_lines())
+    check(
+        run.rc != 0 and fatal == sorted(h.name for h in hosts)
+        and all(f"{h.name}: {says}" in run.output for h in hosts),
+        f"(d) signing with the new CA, the old one untrusted, is refused in one line per broker ({fatal})",
+    )  # fmt: skip
+    check(
+        {h.name: broker(h.private).started_us for h in hosts} == before
+        and {h.name: served_certificate(h.public, old) for h in hosts} == served,
+        "(d) after the refusal no broker restarted and every listener serves the certificate it served",
+    )
+    for step, trust in (("step 2: sign with the new CA", [str(old)]), ("step 3: drop the old CA", [])):
+        t0 = time.monotonic()
+        run = converge(scenario, log, *on_new, "-e", json.dumps({"kafka_pki_trust_ca_files": trust}))
+        t1 = time.monotonic()
+        check(run.rc == 0, f"(d) {step}: the rerun succeeds (rc={run.rc}, {t1 - t0:.0f} s)")
+        check_roll(check, load, hosts, f"(d) {step}", t0, t1)
+        try:
+            now = {h.name: served_certificate(h.public, new) for h in hosts}
+            check(now != served, f"(d) {step}: every listener serves a certificate from the new CA")
+        except ssl.SSLError as exc:
+            check(False, f"(d) {step}: a listener's certificate does not chain to the new CA ({exc})")
+    trusted = {h.name: ssh(h.private, "cat /etc/kafka/tls/ca.pem") for h in hosts}
+    check(
+        all(t.strip() == new.read_text().strip() for t in trusted.values()),
+        "(d) every broker trusts the new CA only",
+    )
+    return on_new
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scenario", default="secure")
@@ -64,11 +134,12 @@ def main() -> int:
     secrets_file = Path(os.environ["STOCKPIPE_LAB_SECRETS"])
     passwords: dict[str, str] = yaml.safe_load(secrets_file.read_text())
     external = ",".join(f"{h.public}:{EXTERNAL_PORT}" for h in hosts)
-    login = {"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512", "ssl.ca.location": str(ca)}
+    new_ca, new_ca_key = ca_with_key(Path(tempfile.mkdtemp(prefix="stockpipe-new-ca-")))
+    both = new_ca.pem.parent / "both.pem"  # what clients trust during the change
+    both.write_bytes(ca.read_bytes() + new_ca.pem.read_bytes())
     load = Load(
         external, TOPIC, args.rate,
-        producer_config={**login, "sasl.username": "producer", "sasl.password": passwords["producer"]},
-        reader_config={**login, "sasl.username": "admin", "sasl.password": passwords["admin"]},
+        producer_config=lab_login("producer", both), reader_config=lab_login("admin", both),
     )  # fmt: skip
     load.start_and_wait(check, 200)
 
@@ -91,9 +162,10 @@ def main() -> int:
     )
     load.set_producer_login("producer", new)
 
-    print("(b) every broker certificate renewed under load")
+    print("(b) every broker certificate renewed under load, and the new CA trusted too")
     served = {h.name: served_certificate(h.public, ca) for h in hosts}
-    renew = ["-e", "kafka_pki_valid_days=800 kafka_pki_renew_days=500"]
+    renew = ["-e", "kafka_pki_valid_days=800 kafka_pki_renew_days=500",
+             "-e", json.dumps({"kafka_pki_trust_ca_files": [str(new_ca.pem)]})]  # fmt: skip
     t0 = time.monotonic()
     run = converge(args.scenario, log, *renew)
     t1 = time.monotonic()
@@ -104,8 +176,13 @@ def main() -> int:
         "(b) every external listener serves a new certificate that chains to the CA and names its host",
     )
     check_roll(check, load, hosts, "(b)", t0, t1)
+    trusted = {h.name: ssh(h.private, "cat /etc/kafka/tls/ca.pem") for h in hosts}
+    check(
+        all(t.replace("\n", "") == both.read_text().replace("\n", "") for t in trusted.values()),
+        "(b) every broker trusts the old and the new CA",
+    )
 
-    print("(c) a new CA is refused on a running cluster")
+    print("(c) a CA the brokers do not trust is refused on a running cluster")
     before = {h.name: broker(h.private).started_us for h in hosts}
     elsewhere = Path(tempfile.mkdtemp(prefix="stockpipe-other-pki-"))
     run = converge(args.scenario, log, "-e", f"kafka_pki_dir={elsewhere}")
@@ -122,9 +199,11 @@ def main() -> int:
         "(c) no broker restarted, every listener serves the certificate it served",
     )
 
+    on_new = change_ca(check, load, hosts, log, args.scenario, ca, new_ca.pem, new_ca_key)
+
     load.stop()
     load.check_exactly_once(check)
-    run = converge(args.scenario, log)
+    run = converge(args.scenario, log, *on_new)
     check(
         run.rc == 0 and set(run.changed) == {h.name for h in hosts} and not any(run.changed.values()),
         f"the next run is changed=0 ({run.changed})",
