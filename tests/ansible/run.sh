@@ -5,8 +5,9 @@
 # the checkers below (drift, broker identity, restart gate, rolling restarts under load), and secure (the
 # default, SASL_SSL, in KRaft: refusals, least privilege, rotation under load; zookeeper runs the same
 # refusals and least-privilege checks); then the whole site.yml on the local lab (scripts/lab.sh: 3
-# brokers + 1 pipeline host that is also the monitoring host, moto as AWS), secured by default, ending
-# with Prometheus' alerts on real faults (monitoring_check.py).
+# brokers + 1 pipeline host that is also the monitoring host + 1 spare, moto as AWS), secured by default,
+# ending with Prometheus' alerts on real faults (monitoring_check.py) and the spare joining as a second
+# pipeline host whose sink dies mid-replay (site_test.py scaleout).
 # Installs what it needs, cleans up in a trap, prints one line per step and finally "N passed, M failed".
 #
 #   tests/ansible/run.sh [SCENARIO...]     (default: kraft secure zookeeper site; must run as root)
@@ -139,7 +140,9 @@ export STOCKPIPE_JMX_EXPORTER_URL="$STOCKPIPE_TARBALL_BASE/$(cat "$TARBALLS/JMX_
 # The secure scenario's CA and broker keys (made by roles/kafka_pki) and SCRAM passwords: per run, in a
 # directory only root reads, outside the repository, removed at the end.
 LAB_SECRETS_DIR="$(mktemp -d /tmp/stockpipe-lab-secrets.XXXXXX)"
-export STOCKPIPE_LAB_PKI="$LAB_SECRETS_DIR/pki" STOCKPIPE_LAB_SECRETS="$LAB_SECRETS_DIR/scram.yml"
+# Each scenario its own CA (STOCKPIPE_LAB_PKI is set per scenario below): rotation.py moves the secure
+# scenario's brokers to a new CA, which later scenarios must not inherit.
+export STOCKPIPE_LAB_SECRETS="$LAB_SECRETS_DIR/scram.yml"
 (umask 077 && python -c 'import secrets
 for user in ("admin", "producer", "sink", "canary"):
     print(f"{user}: {secrets.token_hex(16)}")' >"$STOCKPIPE_LAB_SECRETS")
@@ -165,8 +168,8 @@ collect_diagnostics() {
 site_scenario() {
   local log="$ARTIFACTS/site" failed_before=$failed
   "$REPO/scripts/lab-hosts.sh" down >/dev/null 2>&1
-  if step "[site] lab up: 3 brokers + 1 pipeline/monitoring host (scripts/lab.sh)" "$log-lab.log" \
-       "$REPO/scripts/lab.sh" up --brokers 3 --kafka-tarball "$TARBALLS/kafka_2.13-4.1.0.tgz" \
+  if step "[site] lab up: 3 brokers + 1 pipeline/monitoring host + 1 spare (scripts/lab.sh)" "$log-lab.log" \
+       "$REPO/scripts/lab.sh" up --brokers 3 --spare-hosts 1 --kafka-tarball "$TARBALLS/kafka_2.13-4.1.0.tgz" \
        --jmx-exporter-jar "$TARBALLS/$(cat "$TARBALLS/JMX_EXPORTER")" \
     && step "[site] site.yml -i inventory/lab (kafka, analytics, pipeline, smoke, monitoring)" "$log-converge.log" \
        python "$HERE/site_test.py" converge; then
@@ -181,6 +184,8 @@ site_scenario() {
       python "$HERE/site_test.py" rotate
     step "[site] Prometheus: targets up, broker/URP and lag alerts fire and clear, producer = sink" \
       "$log-monitoring.log" python "$HERE/monitoring_check.py" --log "$log-monitoring-runs.log"
+    step "[site] a second pipeline host: sinks share the group; one killed mid-replay, SQL counts each row once" \
+      "$log-scaleout.log" python "$HERE/site_test.py" scaleout
   fi
   [ "$failed" -eq "$failed_before" ] || collect_diagnostics site
   step "[site] lab hosts down" "$log-down.log" "$REPO/scripts/lab-hosts.sh" down
@@ -229,6 +234,7 @@ checks() {
 
 cd "$HERE"
 for s in "${SCENARIOS[@]}"; do
+  export STOCKPIPE_LAB_PKI="$LAB_SECRETS_DIR/pki-$s"
   if [ "$s" = site ]; then site_scenario; continue; fi
   log="$ARTIFACTS/$s"
   failed_before=$failed
