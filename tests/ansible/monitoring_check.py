@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hostlib import REPO, Checks, Failed, main_guard, run_ansible, ssh
-from site_test import EXTRA_VARS, LAB, SOURCE, lab_roles, query
+from hostlib import REPO, Checks, Failed, main_guard, read_hosts, run_ansible, ssh
+from site_test import EXTRA_VARS, LAB, SOURCE, query
 
 T = TypeVar("T")
 PROMETHEUS_PORT = 9090
@@ -65,7 +65,7 @@ def prometheus(path: str, **params: str) -> Any:
 
 def monitor() -> str:
     """The monitoring host's private address (the lab's pipeline host doubles as it)."""
-    return lab_roles()[1].private
+    return read_hosts()[-1].private
 
 
 def instant(expr: str) -> list[dict[str, Any]]:
@@ -207,8 +207,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--log", required=True, help="where the playbook run's output goes")
     args = parser.parse_args()
-    brokers, pipeline, _spares = lab_roles()  # the spares join the pipeline group later (site_test scaleout)
-    hosts = [*brokers, pipeline]
+    hosts = read_hosts()
+    brokers, pipeline = hosts[:-1], hosts[-1]
     check = Checks()
 
     print("1. every exporter and Prometheus listen on private addresses only")
