@@ -240,13 +240,13 @@ def test_a_new_ca_comes_in_three_runs_and_a_skipped_step_is_refused(tmp_path: Pa
     lab.common["kafka_pki_trust_ca_files"] = [str(new.pem)]  # 1. trust both, still signed by the old CA
     run = lab.run()
     assert run.rc == 0, run.out[-5000:]
+    # Exactly the two PEM files, one after the other: nothing between them that a stricter reader chokes on.
+    both = (lab.pki / "ca.pem").read_text().strip() + "\n" + new.pem.read_text().strip() + "\n"
     for host in BROKERS:
-        assert x509.load_pem_x509_certificates((lab.tls_dir(host) / "ca.pem").read_bytes()) == [
-            old_ca,
-            new.cert,
-        ]
+        assert (lab.tls_dir(host) / "ca.pem").read_text() == both
+        assert x509.load_pem_x509_certificates(both.encode()) == [old_ca, new.cert]
         lab.keystore(host)[1].verify_directly_issued_by(old_ca)
-    assert x509.load_pem_x509_certificates((lab.pki / "trust.pem").read_bytes()) == [old_ca, new.cert]
+    assert (lab.pki / "trust.pem").read_text() == both
 
     lab.common |= {**sign_new, "kafka_pki_trust_ca_files": []}  # 2 without keeping the old CA: refused
     run = lab.run()
