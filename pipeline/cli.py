@@ -159,6 +159,20 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
+def _interrupt_on_signals() -> None:
+    """SIGINT and SIGTERM raise KeyboardInterrupt in the main thread.
+
+    Python only does so for SIGINT, and not at all when the process starts with SIGINT ignored (a shell's
+    background job without job control), which left a served dashboard deaf to Ctrl-C and to `kill`.
+    """
+
+    def handler(_signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
 @app.command()
 @shared_options(STATE)
 def sample(
@@ -954,6 +968,7 @@ def dashboard(
             f"dashboard on {server.url} ({settings.engine}, database {settings.database}, table "
             f"{settings.table}); Ctrl-C stops it"
         )
+        _interrupt_on_signals()
         try:
             server.serve_forever()
         except KeyboardInterrupt:

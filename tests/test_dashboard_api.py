@@ -208,14 +208,24 @@ def test_live_says_why_when_kafka_cannot_be_reached(settings: Settings) -> None:
     )
 
 
-def test_cli_command_serves_the_dashboard_until_interrupted(settings: Settings) -> None:
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_cli_command_serves_the_dashboard_until_interrupted(
+    settings: Settings, signum: signal.Signals
+) -> None:
     env = {**os.environ, "STOCKPIPE_LAKE": settings.lake, "STOCKPIPE_STATE_DIR": settings.state_dir}
+    # Started with SIGINT ignored, as a shell without job control starts a background job: Ctrl-C and
+    # kill must stop it all the same.
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "dashboard", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        preexec_fn=_ignore_sigint,
     )
     try:
         assert proc.stdout is not None
@@ -227,7 +237,7 @@ def test_cli_command_serves_the_dashboard_until_interrupted(settings: Settings) 
         assert m, line
         status, meta = get(m[0] + "api/meta")
         assert status == 200 and meta["symbols"] == ["AAA", "BBB", "CCC", "DDD"]
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         out, _ = proc.communicate(timeout=20)
         assert proc.returncode == 0 and "dashboard stopped" in out
     finally:
