@@ -676,12 +676,12 @@ def test_teardown_removes_everything(deployed: Lifecycle) -> None:
 def test_zookeeper_on_given_subnets_spreads_over_them_and_kept_data_volumes_come_back_to_their_brokers(
     aws_api: str, tmp_path: Path
 ) -> None:
-    """A ZooKeeper cluster on given subnets (provision_subnet_ids): no subnet is created, broker n and
-    ZooKeeper host n go to the n-th given subnet (round-robin), the pipeline host to the first. Teardown
-    with teardown_keep_data keeps the brokers' data volumes; provisioning again re-attaches each volume to
-    the broker of its id, in its zone, creating none; teardown without it deletes them. No teardown ever
-    deletes a given subnet. (One lifecycle for both settings: each provisioning run against moto costs
-    about 35 s.)"""
+    """A ZooKeeper cluster on given subnets (provision_subnet_ids): no subnet is created, broker n goes to
+    the n-th given subnet (round-robin), one ZooKeeper host to each (they have no id: the role counts
+    them per subnet), the pipeline host to the first. Teardown with teardown_keep_data keeps the brokers'
+    data volumes; provisioning again re-attaches each volume to the broker of its id, in its zone,
+    creating none; teardown without it deletes them. No teardown ever deletes a given subnet. (One
+    lifecycle for both settings: each provisioning run against moto costs about 35 s.)"""
     ec2 = _client(aws_api, "ec2")
     by_zone = {
         s["AvailabilityZone"]: s["SubnetId"]
