@@ -1,0 +1,31 @@
+"""The molecule scenarios' Ansible settings live in one place, .config/molecule/config.yml (molecule
+merges it under every scenario), and agree with the kit's ansible.cfg where both set the same thing."""
+
+from __future__ import annotations
+
+import configparser
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_options() -> dict[str, dict[str, object]]:
+    config = yaml.safe_load((REPO / ".config" / "molecule" / "config.yml").read_text())
+    return config["provisioner"]["config_options"]
+
+
+def test_no_scenario_sets_its_own_ansible_settings() -> None:
+    scenarios = sorted((REPO / "tests" / "ansible" / "molecule").glob("*/molecule.yml"))
+    assert scenarios
+    for scenario in scenarios:
+        provisioner = yaml.safe_load(scenario.read_text()).get("provisioner", {})
+        assert "config_options" not in provisioner, f"{scenario}: put Ansible settings in .config/molecule"
+
+
+def test_the_scenarios_pipeline_ssh_as_the_kit_does() -> None:
+    kit = configparser.ConfigParser()
+    kit.read(REPO / "ansible.cfg")
+    assert kit.getboolean("ssh_connection", "pipelining") is True
+    assert _shared_options()["ssh_connection"]["pipelining"] is True
