@@ -236,6 +236,9 @@ for s in "${SCENARIOS[@]}"; do
   log="$ARTIFACTS/$s"
   failed_before=$failed
   "$REPO/scripts/lab-hosts.sh" down >/dev/null 2>&1
+  # A run killed before its destroy step leaves molecule's state saying "created": create would then
+  # skip the hosts just torn down, and converge finds no route to them.
+  molecule reset -s "$s" >/dev/null 2>&1
   if step "[$s] create hosts" "$log-create.log" molecule create -s "$s" \
     && { [ "$s" != kraft ] || step "[$s] preflight: bad settings fail before any change" "$log-preflight.log" \
          python "$HERE/preflight.py" --scenario "$s" --log "$log-preflight-runs.log"; } \
