@@ -35,8 +35,10 @@ lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## Two workers, a test file each at a time (a file's tests share its fixtures and run in its order): most
+## of the suite waits on brokers, paced streams and Ansible runs of one core, so two of them fill the cores.
 test-python:
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 ## Role tests: ansible-lint + molecule (KRaft, ZooKeeper) on systemd-nspawn hosts, then site.yml on
 ## the local lab; needs root.

@@ -16,6 +16,7 @@ from the same inputs (version, this module, the files it copies).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import gzip
 import hashlib
 import io
@@ -27,6 +28,8 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -295,8 +298,13 @@ def build(version: str, out_dir: Path, force: bool = False) -> Distribution:
     major(version)
     out_dir = out_dir.resolve()  # mvn resolves relative paths against the pom's directory
     out_dir.mkdir(parents=True, exist_ok=True)
-    if not force and (hit := cached(version, out_dir)) is not None:
-        return hit
+    with _exclusive(out_dir / f".{dist_name(version)}.lock"):
+        if not force and (hit := cached(version, out_dir)) is not None:
+            return hit
+        return _build(version, out_dir)
+
+
+def _build(version: str, out_dir: Path) -> Distribution:
     name = dist_name(version)
     log = out_dir / f"{name}.build.log"
     log.write_text("")
@@ -326,14 +334,27 @@ def unpack(dist: Distribution, into: Path) -> Path:
     """Unpack `dist` under `into` once (a marker file makes reuse safe); returns the Kafka home."""
     home = into / dist.name
     marker = home / ".unpacked-sha512"
-    if marker.is_file() and marker.read_text().strip() == dist.sha512:
-        return home
-    shutil.rmtree(home, ignore_errors=True)
     into.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(dist.tarball) as tar:
-        tar.extractall(into, filter="tar")
-    marker.write_text(dist.sha512 + "\n")
+    with _exclusive(into / f".{dist.name}.lock"):
+        if marker.is_file() and marker.read_text().strip() == dist.sha512:
+            return home
+        shutil.rmtree(home, ignore_errors=True)
+        with tarfile.open(dist.tarball) as tar:
+            tar.extractall(into, filter="tar")
+        marker.write_text(dist.sha512 + "\n")
     return home
+
+
+@contextmanager
+def _exclusive(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_file`: parallel test workers (pytest -n) and a `make kafka-dist`
+    share the cache, and one of them must not unpack or rebuild under another that reads it."""
+    with lock_file.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def main(argv: list[str] | None = None) -> int:
