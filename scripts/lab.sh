@@ -5,10 +5,14 @@
 #   ansible-playbook -i inventory/lab site.yml
 #   sudo make lab-down       # = scripts/lab.sh down: stops everything, removes inventory/lab
 #
-#   scripts/lab.sh up [--brokers N] [--kafka-tarball PATH] [--kafka-version V] [--jmx-exporter-jar PATH]
+#   scripts/lab.sh up [--brokers N] [--spare-hosts N] [--kafka-tarball PATH] [--kafka-version V] [--jmx-exporter-jar PATH]
 #   scripts/lab.sh down | status
 #   scripts/lab.sh stockpipe ARGS...   run `stockpipe ARGS` on the pipeline host as the services do
 #                                      (e.g. scripts/lab.sh stockpipe query --named top_movers)
+#
+# --spare-hosts N starts N more hosts after the pipeline host, in no inventory group: add them to one (a
+# second pipeline host, a fourth broker) with an extra inventory file, as an operator grows a cluster.
+# $RUN_DIR/hosts.txt lists every host: the brokers, the pipeline host, then the spares.
 #
 # Hosts are systemd-nspawn machines (Debian 12, systemd, sshd) on a private bridge 10.77.0.0/24, the same
 # mechanism as the role tests (scripts/lab-hosts.sh). Each host has a private address (10.77.0.1N, the
@@ -39,6 +43,7 @@ CACHE="$REPO/.cache/lab"
 BRIDGE_ADDR=10.77.0.1
 AWS_PORT=9000
 BROKERS=3
+SPARES=0
 KAFKA_VERSION=4.1.0
 KAFKA_SCALA=2.13
 KAFKA_TARBALL=""
@@ -180,7 +185,9 @@ write_inventory() {
     local i=0 brokers="" pipeline="" monitoring="" zones=(a b c)
     while read -r name ip public; do
       i=$((i + 1))
-      if [ $i -eq $total ]; then
+      if [ $i -gt $total ]; then
+        continue  # a spare host
+      elif [ $i -eq $total ]; then
         pipeline+="        $name:\n          ansible_host: $ip\n          kafka_rack: lab-zone-a\n"
         monitoring="        $name:\n"
       else
@@ -230,12 +237,12 @@ up() {
   "$HERE/lab-hosts.sh" rootfs
   "$HERE/lab-hosts.sh" net-up
   start_aws
-  "$HERE/lab-hosts.sh" up $((BROKERS + 1))
+  "$HERE/lab-hosts.sh" up $((BROKERS + 1 + SPARES))
   apt_mirror
   write_inventory
   local monitor
-  monitor="$(tail -n 1 "$RUN_DIR/hosts.txt" | cut -d' ' -f2)"
-  say "ready: $BROKERS brokers and 1 pipeline + monitoring host (inventory/lab/hosts.yml). Next:"
+  monitor="$(sed -n "$((BROKERS + 1))p" "$RUN_DIR/hosts.txt" | cut -d' ' -f2)"
+  say "ready: $BROKERS brokers and 1 pipeline + monitoring host (inventory/lab/hosts.yml)$([ "$SPARES" -eq 0 ] || echo ", $SPARES spare"). Next:"
   say "  .venv/bin/ansible-playbook -i inventory/lab site.yml"
   say "  scripts/lab.sh stockpipe query --named top_movers      # SQL on the pipeline host"
   say "  http://$monitor:9090/alerts                           # Prometheus, once site.yml ran"
@@ -267,7 +274,7 @@ status() {
 run_stockpipe() {
   [ -f "$RUN_DIR/hosts.txt" ] || die "the lab is not running; fix: sudo make lab"
   local ip remote
-  ip="$(tail -n 1 "$RUN_DIR/hosts.txt" | cut -d' ' -f2)"
+  ip="$(awk '/^    pipeline:/ { p = 1 } p && /ansible_host:/ { print $2; exit }' "$LAB_DIR/hosts.yml")"
   remote="cd /var/lib/stockpipe && sudo -u stockpipe env \$(grep -v '^#' /etc/stockpipe/environment | xargs)"
   remote+=" /opt/stockpipe/venv/bin/stockpipe $(printf '%q ' "$@")"
   exec ssh -i "$RUN_DIR/id_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
@@ -279,6 +286,7 @@ if [ "$cmd" = stockpipe ]; then run_stockpipe "$@"; fi
 while [ $# -gt 0 ]; do
   case "$1" in
     --brokers) BROKERS="$2"; shift 2 ;;
+    --spare-hosts) SPARES="$2"; shift 2 ;;
     --kafka-tarball) KAFKA_TARBALL="$2"; shift 2 ;;
     --kafka-version) KAFKA_VERSION="$2"; shift 2 ;;
     --jmx-exporter-jar) JMX_EXPORTER_JAR="$2"; shift 2 ;;
@@ -286,11 +294,13 @@ while [ $# -gt 0 ]; do
   esac
 done
 [[ "$BROKERS" =~ ^[1-9]$ ]] || die "--brokers $BROKERS: use 1 to 9"
+[[ "$SPARES" =~ ^[0-9]$ ]] && [ $((BROKERS + 1 + SPARES)) -le 9 ] \
+  || die "--spare-hosts $SPARES: use 0 to $((8 - BROKERS)) (the lab has at most 9 hosts)"
 case "$cmd" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: scripts/lab.sh up [--brokers N] [--kafka-tarball PATH] [--kafka-version V] [--jmx-exporter-jar PATH]" \
+  *) echo "usage: scripts/lab.sh up [--brokers N] [--spare-hosts N] [--kafka-tarball PATH] [--kafka-version V] [--jmx-exporter-jar PATH]" \
        "| down | status" \
        "| stockpipe ARGS..." >&2; exit 2 ;;
 esac

@@ -51,8 +51,9 @@ def _render(**variables: Any) -> str:
     env = _ansible_like_env()
     context = dict(yaml.safe_load((ROLE / "defaults" / "main.yml").read_text()))
     context.update(
-        ansible_managed="Ansible managed", role_path=str(ROLE), ansible_default_ipv4={"address": "10.0.1.9"}
-    )
+        ansible_managed="Ansible managed", role_path=str(ROLE), ansible_default_ipv4={"address": "10.0.1.9"},
+        inventory_hostname="p1",
+    )  # fmt: skip
     for name, value in list(context.items()):  # computed defaults, e.g. the metrics address, the protocol
         if isinstance(value, str) and "{{" in value and "lookup(" not in value and name not in variables:
             context[name] = env.from_string(value).render({**context, **variables})
@@ -263,3 +264,19 @@ def test_client_config_for_a_sasl_listener_holds_the_password_and_never_prints_i
     assert run.returncode != 0
     assert "contains a double quote, a backslash or a line break" in run.stdout + run.stderr
     assert 'with"quote' not in run.stdout + run.stderr
+
+
+def test_one_pipeline_host_runs_the_producer_and_every_one_a_sink() -> None:
+    """Several pipeline hosts share the sink's consumer group; only the first by name replays the source
+    (a replay per host would send every row once per host), whatever the inventory's order."""
+    env = _ansible_like_env()
+    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    rule = env.from_string(defaults["pipeline_producer_enabled"])
+    groups = {"pipeline": ["pipe-b", "pipe-a", "pipe-c"]}
+    runs = [
+        h for h in groups["pipeline"] if rule.render(defaults, groups=groups, inventory_hostname=h) == "True"
+    ]
+    assert runs == ["pipe-a"]
+    assert defaults["pipeline_sink_enabled"] is True
+    # A host outside any pipeline group (the role applied on its own) runs it.
+    assert rule.render(defaults, groups={}, inventory_hostname="solo") == "True"

@@ -37,8 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hostlib import REPO, Checks, Failed, main_guard, read_hosts, run_ansible, ssh
-from site_test import EXTRA_VARS, LAB, SOURCE, query
+from hostlib import REPO, Checks, Failed, main_guard, run_ansible, ssh
+from site_test import EXTRA_VARS, LAB, SOURCE, lab_roles, query
+from site_test import MONITORING_RATE as RATE
+from site_test import MONITORING_REPLAY as REPLAY
 
 T = TypeVar("T")
 PROMETHEUS_PORT = 9090
@@ -47,8 +49,6 @@ JMX_PORT = 7071
 # The replay: 5 tickers x 250 days (1,150 rows, symbols disjoint from the site sample's seed 42) at
 # 8/s, about 145 s: it must outlast step 4 (the sink stopped until the lag passes 200 records, about
 # 40 s); step 6 waits for its end, so every row beyond that need is CI time.
-REPLAY = {"pipeline_sample_tickers": 5, "pipeline_sample_days": 250, "pipeline_sample_seed": 4242}
-RATE = "8/s"
 
 
 def prometheus(path: str, **params: str) -> Any:
@@ -67,7 +67,7 @@ def prometheus(path: str, **params: str) -> Any:
 
 def monitor() -> str:
     """The monitoring host's private address (the lab's pipeline host doubles as it)."""
-    return read_hosts()[-1].private
+    return lab_roles()[1].private
 
 
 def instant(expr: str) -> list[dict[str, Any]]:
@@ -209,8 +209,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--log", required=True, help="where the playbook run's output goes")
     args = parser.parse_args()
-    hosts = read_hosts()
-    brokers, pipeline = hosts[:-1], hosts[-1]
+    brokers, pipeline, _spares = lab_roles()  # the spares join the pipeline group later (site_test scaleout)
+    hosts = [*brokers, pipeline]
     check = Checks()
 
     print("1. every exporter and Prometheus listen on private addresses only")

@@ -5,8 +5,9 @@
 # the checkers below (drift, broker identity, restart gate, rolling restarts under load), and secure (the
 # default, SASL_SSL, in KRaft: refusals, least privilege, rotation under load including a CA change;
 # zookeeper runs the same refusals and least-privilege checks); then the whole site.yml on the local lab
-# (scripts/lab.sh: 3 brokers + 1 pipeline host that is also the monitoring host, moto as AWS), secured by
-# default, ending with Prometheus' alerts on real faults (monitoring_check.py).
+# (scripts/lab.sh: 3 brokers + 1 pipeline host that is also the monitoring host + 1 spare, moto as AWS),
+# secured by default, ending with Prometheus' alerts on real faults (monitoring_check.py) and the spare
+# joining as a second pipeline host whose sink dies mid-replay (site_test.py scaleout).
 # Installs what it needs, cleans up in a trap, prints one line per step and finally "N passed, M failed".
 #
 #   tests/ansible/run.sh [SCENARIO...]     (default: kraft secure zookeeper site; must run as root)
@@ -167,8 +168,8 @@ collect_diagnostics() {
 site_scenario() {
   local log="$ARTIFACTS/site" failed_before=$failed
   "$REPO/scripts/lab-hosts.sh" down >/dev/null 2>&1
-  if step "[site] lab up: 3 brokers + 1 pipeline/monitoring host (scripts/lab.sh)" "$log-lab.log" \
-       "$REPO/scripts/lab.sh" up --brokers 3 --kafka-tarball "$TARBALLS/kafka_2.13-4.1.0.tgz" \
+  if step "[site] lab up: 3 brokers + 1 pipeline/monitoring host + 1 spare (scripts/lab.sh)" "$log-lab.log" \
+       "$REPO/scripts/lab.sh" up --brokers 3 --spare-hosts 1 --kafka-tarball "$TARBALLS/kafka_2.13-4.1.0.tgz" \
        --jmx-exporter-jar "$TARBALLS/$(cat "$TARBALLS/JMX_EXPORTER")" \
     && step "[site] site.yml -i inventory/lab (kafka, analytics, pipeline, smoke, monitoring)" "$log-converge.log" \
        python "$HERE/site_test.py" converge; then
@@ -183,6 +184,8 @@ site_scenario() {
       python "$HERE/site_test.py" rotate
     step "[site] Prometheus: targets up, broker/URP and lag alerts fire and clear, producer = sink" \
       "$log-monitoring.log" python "$HERE/monitoring_check.py" --log "$log-monitoring-runs.log"
+    step "[site] a second pipeline host: sinks share the group; one killed mid-replay, SQL counts each row once" \
+      "$log-scaleout.log" python "$HERE/site_test.py" scaleout
   fi
   [ "$failed" -eq "$failed_before" ] || collect_diagnostics site
   step "[site] lab hosts down" "$log-down.log" "$REPO/scripts/lab-hosts.sh" down

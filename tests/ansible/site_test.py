@@ -1,6 +1,6 @@
 """site.yml end to end on the local lab (scripts/lab.sh) and its moto AWS endpoint (tests/ansible/run.sh).
 
-    site_test.py PHASE     (converge | verify | idempotence | secrets | tutorial | restart | rotate)
+    site_test.py PHASE   (converge | verify | idempotence | secrets | tutorial | restart | rotate | scaleout)
 
 - converge: `ansible-playbook -i inventory/lab site.yml` succeeds; its smoke stage found the canary by SQL.
 - verify: each broker's broker.rack is its lab zone, the sink's client_rack is the pipeline host's; the
@@ -19,6 +19,11 @@
   then goes through the producer on its new password.)
 - restart: a configuration change (the sink's batch age in stockpipe.toml) restarts the services; the
   producer resumes from its checkpoint, so the lake still holds every row exactly once.
+- scaleout: the lab's spare host joins the pipeline group (an extra inventory file) and the pipeline stage
+  runs again: the first pipeline host keeps its services (no restart) and stays the only producer, the new
+  one runs a sink in the same consumer group, and the two share the partitions. During a paced replay of
+  another sample the new host's sink is killed (SIGKILL, then stopped, as when a host dies): the other
+  sink takes over every partition, and SQL counts every row of the replay exactly once.
 
 The pipeline host installs a wheel built from a snapshot of the package sources taken by `converge`
 (pipeline_source_dir): the checkout may change while the phases run (other work in the same tree),
@@ -34,11 +39,13 @@ import shutil
 import sys
 import threading
 import time
+from collections.abc import Callable
 from json import dumps, loads
 from pathlib import Path
 from secrets import token_hex
 
-from hostlib import HERE, REPO, Failed, read_hosts, run_ansible, ssh
+from confluent_kafka.admin import AdminClient
+from hostlib import HERE, REPO, Failed, Host, read_hosts, run_ansible, ssh
 from secure_check import login_as, one_line
 
 LAB = REPO / "inventory" / "lab"
@@ -49,14 +56,30 @@ STOCKPIPE = "/opt/stockpipe/venv/bin/stockpipe"
 AS_SERVICE = "sudo -u stockpipe env $(grep -v '^#' /etc/stockpipe/environment | xargs)"
 TUTORIAL_TOPIC = "demo_test"
 SOURCE = ARTIFACTS / "site-source"
+# The replay monitoring_check.py runs (its producer serves /metrics during the faults); scaleout, the phase
+# after it, adds a pipeline host with the same settings, so the first host has nothing to change.
+MONITORING_REPLAY = {"pipeline_sample_tickers": 5, "pipeline_sample_days": 250, "pipeline_sample_seed": 4242}
+MONITORING_RATE = "8/s"
+
+
+def lab_roles() -> tuple[list[Host], Host, list[Host]]:
+    """The brokers, the pipeline host and the spare hosts (in no inventory group) of the lab."""
+    import yaml
+
+    groups = yaml.safe_load((LAB / "hosts.yml").read_text())["all"]["children"]
+    hosts = read_hosts()
+    brokers = [h for h in hosts if h.name in groups["kafka"]["hosts"]]
+    (pipeline,) = (h for h in hosts if h.name in groups["pipeline"]["hosts"])
+    in_groups = {*brokers, pipeline}
+    return brokers, pipeline, [h for h in hosts if h not in in_groups]
 
 
 def pipeline_host() -> str:
-    return read_hosts()[-1].private
+    return lab_roles()[1].private
 
 
 def public_addresses() -> list[str]:
-    return [h.public for h in read_hosts()[:-1]]
+    return [h.public for h in lab_roles()[0]]
 
 
 def playbook(log_name: str, *extra: str) -> tuple[dict[str, int], str]:
@@ -171,7 +194,7 @@ def check_racks(pipeline: str) -> str:
 
     hosts = yaml.safe_load((LAB / "hosts.yml").read_text())["all"]["children"]
     zones = {name: v["kafka_rack"] for name, v in hosts["kafka"]["hosts"].items()}
-    for h in read_hosts()[:-1]:
+    for h in lab_roles()[0]:
         props = ssh(
             h.private, "grep -E '^(broker.rack|replica.selector.class)=' /etc/kafka/server.properties"
         )
@@ -370,7 +393,7 @@ def restart() -> None:
     host = pipeline_host()
     before = ssh(host, "systemctl show -p MainPID --value stockpipe-sink")
     changed, _ = playbook("restart", "--tags", "pipeline", "-e", "pipeline_sink_batch_age=7")
-    if not changed.get(read_hosts()[-1].name):
+    if not changed.get(lab_roles()[1].name):
         raise Failed("changing pipeline_sink_batch_age changed nothing on the pipeline host")
     after = ssh(host, "systemctl show -p MainPID --value stockpipe-sink")
     # The sink reads its batch age from [stockpipe.sink] in the config file the role renders.
@@ -436,8 +459,102 @@ def rotate() -> None:
     )
 
 
+def poll_sql(sql: str, done: Callable[[int], bool], deadline_s: float) -> dict[str, object]:
+    """Run `sql` (its first column `n`) on the pipeline host until done(n), within deadline_s."""
+    deadline = time.monotonic() + deadline_s
+    row: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        row = query(sql)[0]
+        if done(int(row["n"])):  # type: ignore[call-overload]
+            return row
+        time.sleep(3)
+    raise Failed(f"SQL on the pipeline host: {row} after {deadline_s:.0f} s ({sql[:120]})")
+
+
+def sink_members(admin: AdminClient, group: str) -> dict[str, int]:
+    """{client host: partitions assigned} of the sinks' consumer group."""
+    (future,) = admin.describe_consumer_groups([group], request_timeout=20).values()
+    described = future.result(timeout=30)
+    return {m.host.lstrip("/"): len(m.assignment.topic_partitions) for m in described.members}
+
+
+def wait_members(admin: AdminClient, group: str, wanted: set[str], deadline_s: float) -> dict[str, int]:
+    """Poll the group until exactly the `wanted` hosts are members, each with a partition."""
+    deadline = time.monotonic() + deadline_s
+    members: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        members = sink_members(admin, group)
+        if set(members) == wanted and all(members.values()):
+            return members
+        time.sleep(2)
+    raise Failed(f"the sink group {group} has members {members} after {deadline_s:.0f} s, expected {wanted}")
+
+
+def scaleout() -> None:
+    _brokers, first, spares = lab_roles()
+    if not spares:
+        raise Failed("the lab has no spare host (scripts/lab.sh up --spare-hosts 1)")
+    second = spares[0]
+    extra = ARTIFACTS / "site-scaleout-inventory.yml"
+    extra.write_text(dumps({"all": {"children": {"pipeline": {"hosts": {
+        second.name: {"ansible_host": second.private, "kafka_rack": "lab-zone-b"}}}}}}))  # fmt: skip
+    pid = "systemctl show -p MainPID --value stockpipe-sink"
+    before = ssh(first.private, pid)
+    as_monitoring = {**MONITORING_REPLAY, "pipeline_produce_rate": MONITORING_RATE}
+    same = [a for k, v in as_monitoring.items() for a in ("-e", f"{k}={v}")]
+    changed, _ = playbook("scaleout", "-i", str(extra), "--tags", "pipeline", *same)
+    problems = []
+    if changed.get(first.name):
+        problems.append(f"adding a pipeline host changed {changed[first.name]} things on {first.name}")
+    if ssh(first.private, pid) != before:
+        problems.append(f"adding a pipeline host restarted the sink on {first.name}")
+    states = ssh(second.private, "systemctl is-active stockpipe-sink stockpipe-producer || true").split()
+    if states != ["active", "inactive"]:
+        problems.append(f"{second.name}: sink/producer {states}, expected a sink and no producer")
+    if problems:
+        raise Failed("; ".join(problems))
+    admin = AdminClient({
+        "bootstrap.servers": ",".join(f"{a}:9092" for a in public_addresses()),
+        "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512", "ssl.ca.location": str(lab_ca()),
+        "sasl.username": "admin", "sasl.password": scram_passwords()["admin"],
+    })  # fmt: skip
+    group = "stockpipe-sink"
+    shared = wait_members(admin, group, {first.private, second.private}, 120)
+
+    replay = {"pipeline_sample_tickers": 6, "pipeline_sample_days": 300, "pipeline_sample_seed": 777}
+    sample = "sample-{pipeline_sample_tickers}x{pipeline_sample_days}-seed{pipeline_sample_seed}".format(
+        **replay
+    )
+    settings = [a for k, v in {**replay, "pipeline_produce_rate": "15/s"}.items() for a in ("-e", f"{k}={v}")]
+    playbook("scaleout-replay", "-i", str(extra), "--tags", "pipeline", *settings)
+    manifest = json.loads(ssh(first.private, f"cat /var/lib/stockpipe/{sample}/manifest.json"))
+    rows, symbols = int(manifest["rows"]), sorted(manifest["symbols"])
+    count = (
+        "SELECT count(*) AS n, count(DISTINCT symbol || '/' || CAST(date AS VARCHAR)) AS d FROM prices "
+        f"WHERE symbol IN ({', '.join(repr(s) for s in symbols)})"
+    )
+    flowing = poll_sql(count, lambda n: n > 0, 120)
+    wait_members(admin, group, {first.private, second.private}, 60)
+    ssh(second.private, "systemctl kill -s KILL stockpipe-sink; systemctl stop stockpipe-sink")
+    killed_at = int(query(count)[0]["n"])
+    # The producer stays "active (exited)" after its replay: a main process means it still sends.
+    if killed_at >= rows or ssh(first.private, "systemctl show -p MainPID --value stockpipe-producer") == "0":
+        raise Failed(f"the replay was over ({killed_at}/{rows} rows in SQL) when the sink was killed")
+    alone = wait_members(admin, group, {first.private}, 120)
+    counts = poll_sql(count, lambda n: n == rows, 400)
+    producer = ssh(first.private, "systemctl show -p ExecMainStatus,ActiveState --value stockpipe-producer")
+    if counts.get("n") != rows or counts.get("d") != rows:
+        raise Failed(f"after the kill SQL counts {counts} rows of the replay, expected {rows} once each")
+    print(
+        f"{second.name} joined the pipeline group: no change on {first.name}, sinks share the partitions "
+        f"{shared}; rows flowing ({flowing['n']}); its sink killed mid-replay at {killed_at}/{rows} rows in "
+        f"SQL, {first.name} took every partition {alone}; SQL counts all {rows} rows once each (producer: "
+        f"{producer.split()})"
+    )
+
+
 PHASES = {"converge": converge, "verify": verify, "idempotence": idempotence, "secrets": no_leaks,
-          "tutorial": tutorial, "restart": restart, "rotate": rotate}  # fmt: skip
+          "tutorial": tutorial, "restart": restart, "rotate": rotate, "scaleout": scaleout}  # fmt: skip
 
 
 def main() -> int:
