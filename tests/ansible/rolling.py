@@ -10,7 +10,9 @@ external listeners from this machine, and a monitor reads the partitions' ISRs e
     gate.py (kraft) this run resumes the roll that gate.py broke off with the same heap: the broken
     broker first, then the others, whose files this run does not change (their restart was pending);
 (b) with --version, the upgrade to that Kafka version does the same: new versioned directory beside
-    the old one, symlink moved, every broker restarted on the new version.
+    the old one, symlink moved, every broker restarted on the new version;
+(c) with --grow, a broker added to the running cluster with kafka_rebalance=true (grow.py): a broker only,
+    the others not restarted, the replicas moved onto it throttled.
 
 Afterwards every acknowledged record was consumed exactly once (duplicates fail), no delivery failed,
 the next run is changed=0 and the cluster passes verify_cluster.py. Prints the numbers: records
@@ -32,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from grow import grow
 from hostlib import (
     HERE,
     Broker,
@@ -303,6 +306,7 @@ def main() -> int:
     parser.add_argument("--version", help="(b): the Kafka version to upgrade to (none: no upgrade)")
     parser.add_argument("--url", help="(b): its tarball URL")
     parser.add_argument("--sha512", help="(b): its tarball's SHA-512")
+    parser.add_argument("--grow", action="store_true", help="(c): add a broker under load (grow.py)")
     parser.add_argument("--rate", type=float, default=250.0, help="records per second")
     parser.add_argument("--log", required=True)
     args = parser.parse_args()
@@ -342,6 +346,9 @@ def main() -> int:
     final = ["-e", f"kafka_heap_size={args.heap}"]
     if args.version:
         final = upgrade(check, load, hosts, args, log, before=after, old_home=old_home)
+    if args.grow:
+        hosts, final = grow(check, hosts, args.scenario, log, final, args.topic)
+        ids = {h.name: ssh(h.private, "sed -n 's/^node.id=//p' /etc/kafka/server.properties") for h in hosts}
 
     load.stop()
     load.check_exactly_once(check)

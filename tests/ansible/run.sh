@@ -222,8 +222,8 @@ checks() {
     # gate.py leaves its broken roll for rolling.py to resume (same heap: 640m, rolling.py's default).
     step "[$s] restart gate: refuses, a failed broker stops the roll" "$log-gate.log" \
       python "$HERE/gate.py" --scenario "$s" --log "$log-gate-runs.log"
-    step "[$s] rolling restarts under load: resumed heap roll, upgrade 4.1.0 -> 4.1.1" "$log-rolling.log" \
-      python "$HERE/rolling.py" --scenario "$s" --version 4.1.1 \
+    step "[$s] rolling restarts under load: resumed heap roll, upgrade 4.1.0 -> 4.1.1, a 4th broker" "$log-rolling.log" \
+      python "$HERE/rolling.py" --scenario "$s" --version 4.1.1 --grow \
       --url "$STOCKPIPE_TARBALL_BASE/kafka_2.13-4.1.1.tgz" --sha512 "$STOCKPIPE_TARBALL_SHA512_4_UP" \
       --log "$log-rolling-runs.log"
   else

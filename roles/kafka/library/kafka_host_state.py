@@ -61,6 +61,12 @@ listener_protocols:
     C(server.properties) (empty when it does not exist or server_properties is not given).
   returned: always
   type: dict
+voters:
+  description: >-
+    C(controller.quorum.voters) of the current C(server.properties): the KRaft voters the running brokers
+    know (empty in ZooKeeper mode, on a new host, or when server_properties is not given).
+  returned: always
+  type: str
 """
 
 
@@ -93,6 +99,7 @@ def main() -> None:
     systemctl = module.get_bin_path("systemctl", required=True)
     unit = module.params["service"]
     server = module.params["server_properties"]
+    current = _properties(server) if server else {}
     active_rc, _, _ = module.run_command([systemctl, "is-active", "--quiet", unit])
     _, enabled_out, _ = module.run_command([systemctl, "is-enabled", unit])
     module.exit_json(
@@ -101,7 +108,8 @@ def main() -> None:
         restart_pending=os.path.exists(module.params["restart_marker"]),
         active=active_rc == 0,
         enabled=enabled_out.strip() == "enabled",
-        listener_protocols=listener_protocols(_properties(server)) if server else {},
+        listener_protocols=listener_protocols(current),
+        voters=current.get("controller.quorum.voters", ""),
     )
 
 

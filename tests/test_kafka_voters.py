@@ -1,0 +1,153 @@
+"""The KRaft voter rule of roles/kafka (vars/main.yml), evaluated by Ansible itself: the
+kafka_controller_count brokers with the lowest node ids, at most the brokers, always odd. server.properties,
+the health check and the preflight's "voters stay as they are" check all read these variables; the lab's
+grow test (tests/ansible) shows a fourth broker joining a running cluster as a broker only."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from playbook_run import REPO, ansible_env
+
+PLAYBOOK = """
+- name: Evaluate the kafka role's voter variables
+  hosts: kafka
+  gather_facts: false
+  vars_files:
+    - {role}/defaults/main.yml
+    - {role}/vars/main.yml
+  vars:
+    kafka_hosts_group: kafka
+    kafka_mode: kraft
+    kafka_controller_port: 9093
+  tasks:
+    - name: Take the id and address the preflight records
+      ansible.builtin.set_fact:
+        __kafka_node_id: "{{{{ node_id }}}}"
+        __kafka_internal_address: "10.0.0.{{{{ node_id }}}}"
+    - name: Write what each host computes
+      ansible.builtin.copy:
+        content: >-
+          {{{{ {{'hosts': __kafka_voter_hosts, 'voters': __kafka_quorum_voters,
+                'controller': __kafka_controller | bool}} | to_json }}}}
+        dest: "{out}/{{{{ inventory_hostname }}}}.json"
+        mode: "0644"
+      delegate_to: localhost
+"""
+
+
+def voters(tmp_path: Path, ids: dict[str, int], **extra: int) -> dict[str, dict[str, object]]:
+    """{host: {'hosts': voter hosts, 'voters': controller.quorum.voters, 'controller': bool}}."""
+    out = tmp_path / "out"
+    out.mkdir()
+    hosts = {h: {"node_id": i, "ansible_connection": "local"} for h, i in ids.items()}
+    inventory = {"kafka": {"hosts": hosts}}
+    (tmp_path / "inventory.json").write_text(json.dumps(inventory))
+    play = PLAYBOOK.format(role=REPO / "roles" / "kafka", out=out)
+    (tmp_path / "play.yml").write_text(play)
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "inventory.json")]
+    settings = {**extra, "ansible_python_interpreter": sys.executable}
+    cmd += ["-e", json.dumps(settings), str(tmp_path / "play.yml")]
+    done = subprocess.run(cmd, env=ansible_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    return {h: json.loads((out / f"{h}.json").read_text()) for h in ids}
+
+
+def test_three_brokers_are_the_three_voters(tmp_path: Path) -> None:
+    seen = voters(tmp_path, {"k1": 1, "k2": 2, "k3": 3})
+    assert {h: v["controller"] for h, v in seen.items()} == {"k1": True, "k2": True, "k3": True}
+    assert seen["k1"]["voters"] == "1@10.0.0.1:9093,2@10.0.0.2:9093,3@10.0.0.3:9093"
+
+
+def test_an_added_broker_with_a_higher_id_is_a_broker_only_and_the_voters_stay(tmp_path: Path) -> None:
+    # Inventory order is not id order (a dynamic inventory sorts as it likes): the ids decide.
+    seen = voters(tmp_path, {"k4": 4, "k2": 2, "k1": 1, "k3": 3})
+    assert {h: v["controller"] for h, v in seen.items()} == {"k1": True, "k2": True, "k3": True, "k4": False}
+    assert {v["voters"] for v in seen.values()} == {"1@10.0.0.1:9093,2@10.0.0.2:9093,3@10.0.0.3:9093"}
+
+
+@pytest.mark.parametrize(
+    ("ids", "count", "expected"),
+    [
+        ({"a": 7}, 3, ["a"]),  # one broker: one voter
+        ({"a": 5, "b": 2}, 3, ["b"]),  # two brokers: an even quorum would be worse than one voter
+        ({f"h{i}": i for i in range(1, 7)}, 5, ["h1", "h2", "h3", "h4", "h5"]),
+        ({f"h{i}": i for i in range(1, 5)}, 5, ["h1", "h2", "h3"]),  # 4 brokers: the odd 3, not 4
+        ({f"h{i}": i for i in range(1, 5)}, 1, ["h1"]),
+    ],
+    ids=["one-broker", "two-brokers", "five-of-six", "four-brokers-asked-five", "one-of-four"],
+)
+def test_the_quorum_is_odd_and_never_larger_than_the_brokers(
+    tmp_path: Path, ids: dict[str, int], count: int, expected: list[str]
+) -> None:
+    seen = voters(tmp_path, ids, kafka_controller_count=count)
+    assert {tuple(v["hosts"]) for v in seen.values()} == {tuple(expected)}  # type: ignore[arg-type]
+    assert [h for h, v in seen.items() if v["controller"]] == [h for h in ids if h in expected]
+
+
+CHECK_PLAY = """
+- name: Run the kafka role's voter check as the preflight does
+  hosts: kafka
+  gather_facts: false
+  vars_files:
+    - {role}/defaults/main.yml
+    - {role}/vars/main.yml
+  vars:
+    kafka_hosts_group: kafka
+    kafka_mode: kraft
+  tasks:
+    - name: Take the id and address the preflight records, and what the host's server.properties says
+      ansible.builtin.set_fact:
+        __kafka_node_id: "{{{{ node_id }}}}"
+        __kafka_internal_address: "10.0.0.{{{{ node_id | abs }}}}"
+        __kafka_host_state:
+          voters: "{{{{ running | default('') }}}}"
+    - name: Check the voters
+      ansible.builtin.include_tasks:
+        file: {role}/tasks/voters-check.yml
+        apply:
+          any_errors_fatal: true
+"""
+
+RUNNING = "1@10.0.0.1:9093,2@10.0.0.2:9093,3@10.0.0.3:9093"
+
+
+def check_run(tmp_path: Path, new_id: int, running: str = RUNNING) -> subprocess.CompletedProcess[str]:
+    """Three running brokers (their server.properties name `running`) and a new one, k4, with `new_id`."""
+    hosts: dict[str, dict[str, object]] = {
+        f"k{i}": {"node_id": i, "running": running, "ansible_connection": "local"} for i in (1, 2, 3)
+    }
+    hosts["k4"] = {"node_id": new_id, "ansible_connection": "local"}
+    (tmp_path / "inventory.json").write_text(json.dumps({"kafka": {"hosts": hosts}}))
+    (tmp_path / "play.yml").write_text(CHECK_PLAY.format(role=REPO / "roles" / "kafka"))
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "inventory.json")]
+    cmd += ["-e", json.dumps({"ansible_python_interpreter": sys.executable}), str(tmp_path / "play.yml")]
+    return subprocess.run(cmd, env=ansible_env(tmp_path), capture_output=True, text=True, timeout=120)
+
+
+def test_a_broker_added_with_a_higher_id_passes_the_voter_check(tmp_path: Path) -> None:
+    done = check_run(tmp_path, 4)
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_the_running_voters_in_another_order_are_the_same_voters(tmp_path: Path) -> None:
+    done = check_run(tmp_path, 4, running=",".join(reversed(RUNNING.split(","))))
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_a_broker_added_below_the_voters_is_refused_on_each_running_broker(tmp_path: Path) -> None:
+    done = check_run(tmp_path, 0)
+    assert done.returncode != 0
+    fatal = sorted(re.findall(r"^fatal: \[(k\d)\]", done.stdout, re.M))
+    assert fatal == ["k1", "k2", "k3"], done.stdout[-3000:]
+    expected = (
+        f"k1: this run would change the KRaft voters from {RUNNING} to "
+        "0@10.0.0.0:9093,1@10.0.0.1:9093,2@10.0.0.2:9093, which a running cluster cannot follow."
+    )
+    assert expected in " ".join(done.stdout.split()), done.stdout[-3000:]  # YAML output may fold it
+    assert "Traceback" not in done.stdout + done.stderr
