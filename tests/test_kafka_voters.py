@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from playbook_run import REPO, ansible_env
 
-PLAYBOOK = """
-- name: Evaluate the kafka role's voter variables
+PLAY = """
+- name: Run the kafka role's voter variables as the preflight leaves them
   hosts: kafka
   gather_facts: false
   vars_files:
@@ -24,12 +24,16 @@ PLAYBOOK = """
   vars:
     kafka_hosts_group: kafka
     kafka_mode: kraft
-    kafka_controller_port: 9093
   tasks:
-    - name: Take the id and address the preflight records
+    - name: Take the id and address the preflight records, and what the host's server.properties says
       ansible.builtin.set_fact:
         __kafka_node_id: "{{{{ node_id }}}}"
-        __kafka_internal_address: "10.0.0.{{{{ node_id }}}}"
+        __kafka_internal_address: "10.0.0.{{{{ node_id | abs }}}}"
+        __kafka_host_state:
+          voters: "{{{{ running | default('') }}}}"
+{task}"""
+
+WRITE_VOTERS = """
     - name: Write what each host computes
       ansible.builtin.copy:
         content: >-
@@ -40,22 +44,36 @@ PLAYBOOK = """
       delegate_to: localhost
 """
 
+CHECK_VOTERS = """
+    - name: Check the voters
+      ansible.builtin.include_tasks:
+        file: {role}/tasks/voters-check.yml
+        apply:
+          any_errors_fatal: true
+"""
 
-def voters(tmp_path: Path, ids: dict[str, int], **extra: int) -> dict[str, dict[str, object]]:
-    """{host: {'hosts': voter hosts, 'voters': controller.quorum.voters, 'controller': bool}}."""
-    out = tmp_path / "out"
-    out.mkdir()
-    hosts = {h: {"node_id": i, "ansible_connection": "local"} for h, i in ids.items()}
-    inventory = {"kafka": {"hosts": hosts}}
+
+def run_play(
+    tmp_path: Path, hosts: dict[str, dict[str, object]], task: str, **extra: object
+) -> subprocess.CompletedProcess[str]:
+    """PLAY with `task` on local hosts `hosts` (each with node_id, maybe running), under `extra` vars."""
+    role = REPO / "roles" / "kafka"
+    inventory = {"kafka": {"hosts": {h: {**v, "ansible_connection": "local"} for h, v in hosts.items()}}}
     (tmp_path / "inventory.json").write_text(json.dumps(inventory))
-    play = PLAYBOOK.format(role=REPO / "roles" / "kafka", out=out)
+    play = PLAY.format(role=role, task=task.format(role=role, out=tmp_path / "out"))
     (tmp_path / "play.yml").write_text(play)
     cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "inventory.json")]
     settings = {**extra, "ansible_python_interpreter": sys.executable}
     cmd += ["-e", json.dumps(settings), str(tmp_path / "play.yml")]
-    done = subprocess.run(cmd, env=ansible_env(tmp_path), capture_output=True, text=True, timeout=120)
+    return subprocess.run(cmd, env=ansible_env(tmp_path), capture_output=True, text=True, timeout=120)
+
+
+def voters(tmp_path: Path, ids: dict[str, int], **extra: int) -> dict[str, dict[str, object]]:
+    """{host: {'hosts': voter hosts, 'voters': controller.quorum.voters, 'controller': bool}}."""
+    (tmp_path / "out").mkdir()
+    done = run_play(tmp_path, {h: {"node_id": i} for h, i in ids.items()}, WRITE_VOTERS, **extra)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    return {h: json.loads((out / f"{h}.json").read_text()) for h in ids}
+    return {h: json.loads((tmp_path / "out" / f"{h}.json").read_text()) for h in ids}
 
 
 def test_three_brokers_are_the_three_voters(tmp_path: Path) -> None:
@@ -90,44 +108,14 @@ def test_the_quorum_is_odd_and_never_larger_than_the_brokers(
     assert [h for h, v in seen.items() if v["controller"]] == [h for h in ids if h in expected]
 
 
-CHECK_PLAY = """
-- name: Run the kafka role's voter check as the preflight does
-  hosts: kafka
-  gather_facts: false
-  vars_files:
-    - {role}/defaults/main.yml
-    - {role}/vars/main.yml
-  vars:
-    kafka_hosts_group: kafka
-    kafka_mode: kraft
-  tasks:
-    - name: Take the id and address the preflight records, and what the host's server.properties says
-      ansible.builtin.set_fact:
-        __kafka_node_id: "{{{{ node_id }}}}"
-        __kafka_internal_address: "10.0.0.{{{{ node_id | abs }}}}"
-        __kafka_host_state:
-          voters: "{{{{ running | default('') }}}}"
-    - name: Check the voters
-      ansible.builtin.include_tasks:
-        file: {role}/tasks/voters-check.yml
-        apply:
-          any_errors_fatal: true
-"""
-
 RUNNING = "1@10.0.0.1:9093,2@10.0.0.2:9093,3@10.0.0.3:9093"
 
 
 def check_run(tmp_path: Path, new_id: int, running: str = RUNNING) -> subprocess.CompletedProcess[str]:
     """Three running brokers (their server.properties name `running`) and a new one, k4, with `new_id`."""
-    hosts: dict[str, dict[str, object]] = {
-        f"k{i}": {"node_id": i, "running": running, "ansible_connection": "local"} for i in (1, 2, 3)
-    }
-    hosts["k4"] = {"node_id": new_id, "ansible_connection": "local"}
-    (tmp_path / "inventory.json").write_text(json.dumps({"kafka": {"hosts": hosts}}))
-    (tmp_path / "play.yml").write_text(CHECK_PLAY.format(role=REPO / "roles" / "kafka"))
-    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "inventory.json")]
-    cmd += ["-e", json.dumps({"ansible_python_interpreter": sys.executable}), str(tmp_path / "play.yml")]
-    return subprocess.run(cmd, env=ansible_env(tmp_path), capture_output=True, text=True, timeout=120)
+    hosts: dict[str, dict[str, object]] = {f"k{i}": {"node_id": i, "running": running} for i in (1, 2, 3)}
+    hosts["k4"] = {"node_id": new_id}
+    return run_play(tmp_path, hosts, CHECK_VOTERS)
 
 
 def test_a_broker_added_with_a_higher_id_passes_the_voter_check(tmp_path: Path) -> None:
