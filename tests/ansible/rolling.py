@@ -230,11 +230,11 @@ class Restart:
 
 
 def restarts(hosts: list[Host], since: float) -> list[Restart]:
-    """The roll's restarts after `since`, from each broker's gate journal, in the order they began."""
+    """The roll's restarts after `since`, from each node's gate journal, in the order they began."""
     found = []
     for host in hosts:
         lines = [(t, m) for t, m in gate_log(host.private) if t >= since]
-        began = [t for t, m in lines if m.startswith("restarting broker")]
+        began = [t for t, m in lines if m.startswith(("restarting broker", "restarting controller"))]
         if began:
             healthy = [t for t, m in lines if "healthy after its restart" in m and t > began[-1]]
             found.append(Restart(host.name, began[-1], healthy[0] if healthy else None))
@@ -245,14 +245,15 @@ def check_roll(check: Checks, load: Load, hosts: list[Host], phase: str, t0: flo
     roll = restarts(hosts, t0)
     check(
         sorted(r.host for r in roll) == sorted(h.name for h in hosts),
-        f"{phase}: every broker's gate logged a restart ({[r.host for r in roll]})",
+        f"{phase}: every node's gate logged a restart ({[r.host for r in roll]})",
     )
     sequential = all(
         prev.healthy is not None and nxt.began > prev.healthy for prev, nxt in itertools.pairwise(roll)
     )
     check(
         sequential and bool(roll) and roll[-1].healthy is not None,
-        f"{phase}: one at a time, each restart began after the previous broker was back in every ISR "
+        f"{phase}: one at a time, each restart began after the previous node was healthy again "
+        "(a broker: back in every ISR) "
         f"({[(r.host, round(r.began - t0, 1), r.healthy and round(r.healthy - t0, 1)) for r in roll]})",
     )
     window = [s for s in load.samples if t0 <= s[0] <= t1]
@@ -265,7 +266,7 @@ def check_roll(check: Checks, load: Load, hosts: list[Host], phase: str, t0: flo
     )
     for r in roll:
         took = f"{r.healthy - r.began:.1f} s" if r.healthy else "never healthy"
-        check.info(f"{phase}: {r.host} restarted and back in every ISR in {took}")
+        check.info(f"{phase}: {r.host} restarted and healthy again in {took}")
 
 
 def upgrade(

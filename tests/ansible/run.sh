@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Role tests on real Apache Kafka (assembled from Maven Central by pipeline/local/kafka_dist.py):
-# ansible-lint (production profile), three molecule scenarios on systemd-nspawn hosts: kraft (opted in
+# ansible-lint (production profile), four molecule scenarios on systemd-nspawn hosts: kraft (opted in
 # to PLAINTEXT) and zookeeper (Kafka 3.9, secured by default), each with converge, idempotence, verify and
-# the checkers below (drift, broker identity, restart gate, rolling restarts under load), and secure (the
+# the checkers below (drift, broker identity, restart gate, rolling restarts under load), secure (the
 # default, SASL_SSL, in KRaft: refusals, least privilege, rotation under load including a CA change;
-# zookeeper runs the same refusals and least-privilege checks); then the whole site.yml on the local lab
+# zookeeper runs the same refusals and least-privilege checks) and controllers (secured, three brokers
+# and three dedicated KRaft controllers: the quorum, every node rolled under load, brokers first, the
+# leader last: controllers_check.py); then the whole site.yml on the local lab
 # (scripts/lab.sh: 3 brokers + 1 pipeline host that is also the monitoring host + 1 spare, moto as AWS),
 # secured by default, ending with Prometheus' alerts on real faults (monitoring_check.py) and the spare
 # joining as a second pipeline host whose sink dies mid-replay (site_test.py scaleout).
 # Installs what it needs, cleans up in a trap, prints one line per step and finally "N passed, M failed".
 #
-#   tests/ansible/run.sh [SCENARIO...]     (default: kraft secure zookeeper site; must run as root)
+#   tests/ansible/run.sh [SCENARIO...]     (default: kraft secure controllers zookeeper site; must run as root)
 #
 # The drift test runs in the kraft scenario; STOCKPIPE_DRIFT_ALL=1 runs it in every scenario.
 # Checkers share tests/ansible/hostlib.py; each prints "ok"/"FAIL" per check into its log.
@@ -19,7 +21,7 @@ set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 cd "$REPO"
-if [ $# -gt 0 ]; then SCENARIOS=("$@"); else SCENARIOS=(kraft secure zookeeper site); fi
+if [ $# -gt 0 ]; then SCENARIOS=("$@"); else SCENARIOS=(kraft secure controllers zookeeper site); fi
 export RUN_DIR="${RUN_DIR:-/run/stockpipe-hosts}"
 ARTIFACTS="$REPO/test-artifacts/ansible"
 # The hosts, the bridge and the artifacts are per machine: a second run waits for the first instead of
@@ -246,15 +248,20 @@ for s in "${SCENARIOS[@]}"; do
     && { [ "$s" != kraft ] || step "[$s] preflight: bad settings fail before any change" "$log-preflight.log" \
          python "$HERE/preflight.py" --scenario "$s" --log "$log-preflight-runs.log"; } \
     && step "[$s] converge" "$log-converge.log" molecule converge -s "$s" \
-    && step "[$s] idempotence (second run changed=0)" "$log-idempotence.log" molecule idempotence -s "$s"; then
+    && { [ "$s" = controllers ] \
+         || step "[$s] idempotence (second run changed=0)" "$log-idempotence.log" molecule idempotence -s "$s"; }; then
+    # (controllers: controllers_check.py ends with a rerun that must be changed=0, after its heap roll.)
     # secure (KRaft) and zookeeper (3.9) are secured by default: the same refusals and ACLs in both modes.
-    if [ "$s" != kraft ]; then
+    if [ "$s" = secure ] || [ "$s" = zookeeper ]; then
       step "[$s] refusals, least privilege and clients over SASL_SSL" "$log-check.log" \
         python "$HERE/secure_check.py" --scenario "$s"
     fi
     if [ "$s" = secure ]; then
       step "[$s] password and certificate rotation under a live producer" "$log-rotation.log" \
         python "$HERE/rotation.py" --scenario "$s" --log "$log-rotation-runs.log"
+    elif [ "$s" = controllers ]; then
+      step "[$s] quorum of dedicated controllers; every node rolled under load, brokers first, leader last" \
+        "$log-roll.log" python "$HERE/controllers_check.py" --scenario "$s" --log "$log-roll-runs.log"
     else
       step "[$s] verify (metadata, replication, quorum/ZooKeeper, JVM heap and user, logs)" "$log-verify.log" \
         molecule verify -s "$s"
