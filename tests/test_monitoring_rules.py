@@ -89,10 +89,11 @@ def test_targets_are_the_inventory_hosts_on_their_private_addresses(rendered: Pa
         # k2 has its own port; k4 turned its exporter off.
         "kafka": [("k1", "10.0.1.1:7071", None), ("k2", "10.0.1.2:7171", None),
                   ("k3", "10.0.1.3:7071", None)],
+        "kafka-controller": [("c1", "10.0.5.1:7071", None)],
         "zookeeper": [("z1", "10.0.2.11:7072", None)],
         "node": [("k1", "10.0.1.1:9100", None), ("k2", "10.0.1.2:9100", None), ("k3", "10.0.1.3:9100", None),
-                 ("k4", "10.0.1.4:9100", None), ("z1", "10.0.2.1:9100", None), ("p1", "10.0.3.1:9100", None),
-                 ("mon", "10.0.4.1:9100", None)],
+                 ("k4", "10.0.1.4:9100", None), ("c1", "10.0.5.1:9100", None), ("z1", "10.0.2.1:9100", None),
+                 ("p1", "10.0.3.1:9100", None), ("mon", "10.0.4.1:9100", None)],
         "stockpipe-producer": [("p1", "10.0.3.1:9308", "ticks")],
         "stockpipe-sink": [("p1", "10.0.3.1:9400", "ticks")],
     }  # fmt: skip
