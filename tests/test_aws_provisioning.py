@@ -154,6 +154,7 @@ def _deployment(endpoint: str, tmp: Path, **overrides: Any) -> Deployment:
         "provision_kafka_count": 3,
         "provision_pipeline_count": 1,
         "provision_monitoring_count": 1,
+        "provision_kafka_controller_count": 3,  # dedicated KRaft controllers, as a production cluster has
         **overrides,
     }
     vars_file = tmp / f"{cluster}.json"
@@ -232,6 +233,10 @@ def deployed(aws_api: str, tmp_path_factory: pytest.TempPathFactory) -> Lifecycl
             },
             "provision_kafka_data_volume_iops must be 3000-16000",
         ),
+        (
+            {"provision_kafka_controller_first_id": 4},
+            "provision_kafka_controller_first_id far above the broker ids (got 3 and 4 with 3 brokers)",
+        ),
         ({"provision_subnet_id": "subnet-0abc"}, "provision_subnet_id is now provision_subnet_ids"),
         (
             {"provision_kafka_volume_gb": 200},
@@ -247,6 +252,7 @@ def deployed(aws_api: str, tmp_path_factory: pytest.TempPathFactory) -> Lifecycl
         "two-zones",
         "one-zone-twice",
         "fewer-zones-allowed",
+        "controller-ids-among-brokers",
         "old-subnet-setting",
         "old-volume-setting",
     ],
@@ -433,7 +439,7 @@ def test_instances_are_tagged_by_role_imdsv2_only_encrypted_and_profile_only_on_
     d = deployed.d
     instances = _instances(d, "running")
     roles = sorted(next(t["Value"] for t in i["Tags"] if t["Key"] == "Role") for i in instances)
-    assert roles == ["kafka", "kafka", "kafka", "monitoring", "pipeline"]
+    assert roles == ["kafka", "kafka", "kafka", *["kafka_controller"] * 3, "monitoring", "pipeline"]
     ec2 = d.client("ec2")
     groups = {
         g["GroupName"]: g["GroupId"]
@@ -468,10 +474,11 @@ def test_inventory_groups_instances_by_role_with_listener_addresses(deployed: Li
     hostvars = inventory["_meta"]["hostvars"]
     running = {i["InstanceId"]: i for i in _instances(d, "running")}
     assert len(inventory["kafka"]["hosts"]) == 3
+    assert len(inventory["kafka_controller"]["hosts"]) == 3
     assert len(inventory["pipeline"]["hosts"]) == 1
     assert len(inventory["monitoring"]["hosts"]) == 1
     assert "zookeeper" not in inventory
-    for group in ("kafka", "pipeline", "monitoring"):
+    for group in ("kafka", "kafka_controller", "pipeline", "monitoring"):
         for host in inventory[group]["hosts"]:
             assert host.startswith(f"{group}-i-")
             instance = running[host.removeprefix(f"{group}-")]
@@ -482,15 +489,17 @@ def test_inventory_groups_instances_by_role_with_listener_addresses(deployed: Li
             assert hv["kafka_advertised_host"] == instance["PublicDnsName"]
             assert hv["kafka_internal_address"] == instance["PrivateIpAddress"]
             assert hv["kafka_rack"] == instance["Placement"]["AvailabilityZone"]
-            if group == "kafka":
+            if group in ("kafka", "kafka_controller"):
                 assert hv["kafka_node_id"] == _tag(instance, "KafkaNodeId")
+            if group == "kafka":
                 data = next(m for m in instance["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sdf")
                 assert hv["kafka_data_volume_id"] == data["Ebs"]["VolumeId"]
                 assert hv["kafka_data_volume_device"] == "/dev/sdf"
             else:
                 assert hv["kafka_data_volume_id"] == hv["kafka_data_volume_device"] == ""
-    racks = {hostvars[h]["kafka_rack"] for h in inventory["kafka"]["hosts"]}
-    assert racks == {"us-east-1a", "us-east-1b", "us-east-1c"}, "one broker per zone"
+    for group in ("kafka", "kafka_controller"):
+        racks = {hostvars[h]["kafka_rack"] for h in inventory[group]["hosts"]}
+        assert racks == {"us-east-1a", "us-east-1b", "us-east-1c"}, f"one {group} host per zone"
 
 
 def _tag(instance: dict[str, Any], key: str) -> str | None:
@@ -509,12 +518,13 @@ def _data_volume_filters(d: Deployment) -> list[dict[str, Any]]:
 
 def test_rerun_creates_no_subnet_instance_or_volume(deployed: Lifecycle) -> None:
     assert deployed.after_first == deployed.after_rerun
-    assert [len(deployed.after_first[k]) for k in ("subnets", "instances", "volumes")] == [3, 5, 3]
+    assert [len(deployed.after_first[k]) for k in ("subnets", "instances", "volumes")] == [3, 8, 3]
 
 
 def test_one_subnet_in_each_of_three_zones_and_brokers_round_robin_over_them(deployed: Lifecycle) -> None:
     """Default: the first three zones of the region (by name), a new /24 each at the top of the default
-    VPC's range; broker n in zone (n - 1) mod 3; pipeline and monitoring hosts in the first zone."""
+    VPC's range; broker n in zone (n - 1) mod 3, controller 9001 + i in zone i; pipeline and monitoring
+    hosts in the first zone."""
     d = deployed.d
     ec2 = d.client("ec2")
     subnets = {s["AvailabilityZone"]: s for s in _subnets(d)}
@@ -531,6 +541,8 @@ def test_one_subnet_in_each_of_three_zones_and_brokers_round_robin_over_them(dep
         assert instance["SubnetId"] == subnets[zone]["SubnetId"]
         if _tag(instance, "Role") == "kafka":
             assert zone == zones[(int(_tag(instance, "KafkaNodeId") or 0) - 1) % 3]
+        elif _tag(instance, "Role") == "kafka_controller":
+            assert zone == zones[(int(_tag(instance, "KafkaNodeId") or 0) - 9001) % 3]
         else:
             assert zone == zones[0]
 
@@ -577,11 +589,14 @@ def _broker_ids(d: Deployment) -> dict[str, str | None]:
     return {i["InstanceId"]: _tag(i, "KafkaNodeId") for i in brokers}
 
 
-def test_each_broker_gets_its_own_id_once_and_only_brokers(deployed: Lifecycle) -> None:
-    """KafkaNodeId tags 1..n on the brokers (kafka_node_id in the inventory), kept by the rerun."""
+def test_each_broker_and_controller_gets_its_own_id_once_and_no_other_host(deployed: Lifecycle) -> None:
+    """KafkaNodeId tags 1..n on the brokers and 9001.. on the dedicated controllers (kafka_node_id in the
+    inventory), kept by the rerun."""
     d = deployed.d
     assert sorted(_broker_ids(d).values()) == ["1", "2", "3"]
-    others = [i for i in _instances(d, "running") if _tag(i, "Role") != "kafka"]
+    controllers = [i for i in _instances(d, "running") if _tag(i, "Role") == "kafka_controller"]
+    assert sorted(_tag(i, "KafkaNodeId") or "" for i in controllers) == ["9001", "9002", "9003"]
+    others = [i for i in _instances(d, "running") if _tag(i, "Role") not in ("kafka", "kafka_controller")]
     assert others and all(_tag(i, "KafkaNodeId") is None for i in others)
 
 
@@ -693,6 +708,7 @@ def test_zookeeper_on_given_subnets_spreads_over_them_and_kept_data_volumes_come
         tmp_path,
         provision_subnet_ids=given,
         provision_zookeeper_count=3,
+        provision_kafka_controller_count=0,  # ZooKeeper is this cluster's controller
         provision_monitoring_count=0,
         provision_kafka_data_volume_gb=10,
     )

@@ -26,6 +26,25 @@ def _roles(
     return [{"role": r, "count": c, "type": "t3.small", "profile": ""} for r, c in counts.items()]
 
 
+def test_dedicated_controllers_take_their_ids_and_one_zone_each(placement: ModuleType) -> None:
+    roles = [
+        *_roles(),
+        {"role": "kafka_controller", "count": 3, "type": "t3.medium", "profile": "", "first_id": 9001},
+    ]
+    plan = placement.provision_launch_plan(roles, SUBNETS, ZONES, [], {})
+    controllers = [p for p in plan if p["role"] == "kafka_controller"]
+    assert [(c["tags"]["KafkaNodeId"], c["subnet"], c["count"], c["label"]) for c in controllers] == [
+        ("9001", "subnet-a", 1, "kafka_controller 9001 in eu-west-1a"),
+        ("9002", "subnet-b", 1, "kafka_controller 9002 in eu-west-1b"),
+        ("9003", "subnet-c", 1, "kafka_controller 9003 in eu-west-1c"),
+    ]
+    # Each call counts only its own id: a rerun finds it, and no call terminates another controller.
+    assert all(c["filters"] == {"tag:KafkaNodeId": c["tags"]["KafkaNodeId"]} for c in controllers)
+    no_controllers = [{**r, "count": 0} if r["role"] == "kafka_controller" else r for r in roles]
+    assert not [p for p in placement.provision_launch_plan(no_controllers, SUBNETS, ZONES, [], {})
+                if p["role"] == "kafka_controller"]  # fmt: skip
+
+
 def test_brokers_one_two_three_land_in_three_zones_and_the_fourth_wraps_around(placement: ModuleType) -> None:
     plan = placement.provision_launch_plan(_roles(kafka=4), SUBNETS, ZONES, [1, 2, 3, 4], {})
     brokers = [p for p in plan if p["role"] == "kafka"]

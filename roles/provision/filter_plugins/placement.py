@@ -5,6 +5,8 @@ instance it launches goes into (one rule, here; tests/test_aws_topology.py check
   the cluster's k subnets, so ids 1, 2, 3 land in three zones, and a replacement broker (which takes the
   id of the one it replaces) lands in that broker's zone. A broker whose data volume already exists goes
   to the zone of that volume, whatever the rule says: an EBS volume attaches only in its own zone.
+- Dedicated KRaft controllers have the ids first_id, first_id + 1, ... (the KafkaNodeId tag, set at
+  launch) and controller i goes to subnet i mod k: three controllers, three zones.
 - ZooKeeper hosts (the controller group of a ZooKeeper cluster) are spread round-robin: subnet i gets
   count // k hosts, plus one for the first count % k subnets.
 - The other roles (pipeline, monitoring) go into the first subnet.
@@ -82,8 +84,9 @@ def provision_launch_plan(
     `filters` (which instances this call counts) and `tags` (what a new instance carries).
 
     Brokers: one call per new broker id (count 1, tagged and filtered by KafkaNodeId); existing brokers
-    are left alone. Spread roles: one call per subnet (filtered by subnet, a count of 0 terminates the
-    role's hosts in that subnet). Other roles: one call in the first subnet."""
+    are left alone. Dedicated controllers: one call per id (count 1, filtered by it: a rerun finds it,
+    and a lower count terminates none). Spread roles: one call per subnet (filtered by subnet, a count
+    of 0 terminates the role's hosts in that subnet). Other roles: one call in the first subnet."""
     if not subnets or len(subnets) != len(zones):
         raise AnsibleFilterError(f"subnets {subnets} and zones {zones} must be two lists of the same length")
     plan: list[dict[str, Any]] = []
@@ -100,6 +103,19 @@ def provision_launch_plan(
                         "filters": {"tag:KafkaNodeId": str(node_id)},
                         "tags": {"KafkaNodeId": str(node_id)},
                         "label": f"kafka {node_id} in {zones[subnets.index(subnet)]}",
+                    }
+                )
+        elif name == "kafka_controller":
+            for i in range(int(role["count"])):
+                node_id = int(role["first_id"]) + i
+                plan.append(
+                    role
+                    | {
+                        "count": 1,
+                        "subnet": subnets[i % len(subnets)],
+                        "filters": {"tag:KafkaNodeId": str(node_id)},
+                        "tags": {"KafkaNodeId": str(node_id)},
+                        "label": f"kafka_controller {node_id} in {zones[i % len(subnets)]}",
                     }
                 )
         elif name in SPREAD_ROLES:
