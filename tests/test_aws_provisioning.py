@@ -44,7 +44,9 @@ def _tool(name: str) -> str | None:
 
 
 # ansible is part of the test setup (`make setup-test`): a missing one is a failure, not a skip.
-pytestmark = pytest.mark.integration
+# Each playbook run is a few hundred boto3 calls of ~1 s against moto, CPU-bound in Ansible: beside the
+# role tests (make test runs both at once) a run takes up to 2-3 times as long as alone.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
 
 def _client(endpoint: str, service: str) -> Any:
@@ -70,7 +72,7 @@ class Deployment:
         return _client(self.endpoint, service)
 
     def playbook(
-        self, *playbooks: str, extra: dict[str, Any] | None = None, timeout: int = 240
+        self, *playbooks: str, extra: dict[str, Any] | None = None, timeout: int = 600
     ) -> PlaybookRun:
         cmd = [_tool("ansible-playbook") or "ansible-playbook", "-e", f"@{self.vars_file}"]
         if extra:
@@ -83,7 +85,7 @@ class Deployment:
 
     def inventory(self) -> dict[str, Any]:
         inv = [_tool("ansible-inventory") or "ansible-inventory", "-i", "inventory/aws_ec2.yml", "--list"]
-        proc = subprocess.run(inv, cwd=REPO, env=self.env, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(inv, cwd=REPO, env=self.env, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr[-3000:]
         return _unwrap(json.loads(proc.stdout))
 
