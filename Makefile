@@ -28,10 +28,8 @@ kafka-dist: setup
 demo: setup
 	$(BIN)/stockpipe demo
 
-## The whole test suite: lint, then the unit, integration, fault and end-to-end tests and the Ansible roles
-## side by side (scripts/test-side-by-side.sh: each line prefixed [pytest] or [roles]; needs root).
-test: setup-test lint
-	./scripts/test-side-by-side.sh
+## The whole test suite: lint, unit, integration, fault and end-to-end tests, then the Ansible roles.
+test: setup-test lint test-python test-roles
 
 lint:
 	$(BIN)/ruff check .

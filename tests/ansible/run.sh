@@ -12,7 +12,8 @@
 # joining as a second pipeline host whose sink dies mid-replay (site_test.py scaleout).
 # Installs what it needs, cleans up in a trap, prints one line per step and finally "N passed, M failed".
 #
-#   tests/ansible/run.sh [SCENARIO...]     (default: kraft secure controllers zookeeper site; must run as root)
+#   tests/ansible/run.sh [SCENARIO...]     (default: kraft secure zookeeper site; must run as root)
+#   tests/ansible/run.sh controllers       (the dedicated controllers, by name only: see SCENARIOS below)
 #
 # The drift test runs in the kraft scenario; STOCKPIPE_DRIFT_ALL=1 runs it in every scenario.
 # Checkers share tests/ansible/hostlib.py; each prints "ok"/"FAIL" per check into its log.
@@ -21,7 +22,8 @@ set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 cd "$REPO"
-if [ $# -gt 0 ]; then SCENARIOS=("$@"); else SCENARIOS=(kraft secure controllers zookeeper site); fi
+# controllers (six hosts, ~11 minutes) runs when named: make test's time on CI has no room for it yet.
+if [ $# -gt 0 ]; then SCENARIOS=("$@"); else SCENARIOS=(kraft secure zookeeper site); fi
 export RUN_DIR="${RUN_DIR:-/run/stockpipe-hosts}"
 ARTIFACTS="$REPO/test-artifacts/ansible"
 # The hosts, the bridge and the artifacts are per machine: a second run waits for the first instead of
