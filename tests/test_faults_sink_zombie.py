@@ -1,7 +1,8 @@
 """A sink paused past its session (SIGSTOP: a long GC, a frozen VM) comes back as a zombie.
 
 Real Kafka, two sinks in one consumer group (subscription). In each round one of them is stopped with
-SIGSTOP at a random moment while rows stream, stays stopped until the group has handed its partitions to
+SIGSTOP at a random moment while rows stream (while it is handling a poll's records, not waiting in the
+poll: see `_stop_while_busy`), stays stopped until the group has handed its partitions to
 the other sink and that sink has written objects for them, then is continued: it still holds the batches
 it had open and writes them, under the names its successor has already used. Objects are created, never
 replaced, so the zombie keeps what is there, its commits are refused, and it rejoins the group.
@@ -29,9 +30,6 @@ from pipeline.status import read_status, status_path
 
 pytestmark = pytest.mark.integration
 
-#: Whether a resumed sink writes its stale batch before its next poll reports the partitions lost is a race
-#: (both outcomes are safe; only the first exercises the fencing): 4 rounds once missed it in a loaded CI
-#: run, so up to 8 rounds, each a fresh draw.
 ROUNDS = 8
 SESSION_TIMEOUT_MS = 2500
 #: Paced so that every round happens while rows are still arriving.
@@ -46,6 +44,28 @@ def _members(bootstrap: str, group: str) -> int:
         return len(future.result().members)
     except KafkaException:
         return -1
+
+
+def _stop_while_busy(proc: subprocess.Popen[bytes], timeout_s: float = 5.0) -> bool:
+    """SIGSTOP `proc` at a moment its main thread is running; False when it never was (stopped anyway).
+
+    A sink stopped while it waits in its poll learns on resuming, in that same poll, that the group
+    dropped it, and forgets its open batches: safe, but no zombie write. Stopped while it handles a poll's
+    records (decoding, writing), it resumes, finishes that and writes its now expired batches before its
+    next poll can tell it anything: the zombie write that the fencing must stop. At this test's rate a
+    sink waits in its poll most of the time, so a random moment alone rarely catches it busy (eight rounds
+    once missed it in a loaded CI run).
+    """
+    stat = Path(f"/proc/{proc.pid}/task/{proc.pid}/stat")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        # The state is the field after the parenthesised command name ("R" running, "S" sleeping).
+        if stat.read_text().rpartition(")")[2].split()[0] == "R":
+            proc.send_signal(signal.SIGSTOP)
+            return True
+        time.sleep(0.0002)
+    proc.send_signal(signal.SIGSTOP)
+    return False
 
 
 def _written_after(lake: Path, moment: float) -> set[int]:
@@ -98,8 +118,8 @@ def test_a_sink_paused_past_its_session_never_replaces_its_successors_objects(
                 timeout_s=60,
             )  # fmt: skip
             time.sleep(rng.uniform(0.0, 2.0))  # the random pause moment, not a wait
+            busy = _stop_while_busy(sinks[name])
             paused_at = time.time()
-            sinks[name].send_signal(signal.SIGSTOP)
             try:
                 wait_until(
                     f"the group to drop the stopped sink {name}",
@@ -115,7 +135,8 @@ def test_a_sink_paused_past_its_session_never_replaces_its_successors_objects(
                 )
             finally:
                 sinks[name].send_signal(signal.SIGCONT)
-            print(f"round {n}: sink {name} stopped {time.time() - paused_at:.1f} s")
+            print(f"round {n}: sink {name} stopped {time.time() - paused_at:.1f} s"
+                  f"{' while busy' if busy else ' (never caught busy)'}")  # fmt: skip
             rounds += 1
             wait_until(f"sink {name} to rejoin", lambda: _members(broker, group_id) == 2, 60, every_s=0.5)
         producer.wait(600)
