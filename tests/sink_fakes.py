@@ -43,10 +43,18 @@ class OnePollConsumer:
 
 
 class MemoryLake:
-    """Objects in a dict; `create` refuses a taken key, as both real backends do."""
+    """Objects in a dict; `create` refuses a taken key, as both real backends do (unless `fenced` is
+    False: then it stands for a server that ignores conditional writes, see S3Lake.create)."""
 
-    def __init__(self) -> None:
+    def __init__(self, fenced: bool = True) -> None:
         self.objects: dict[str, bytes] = {}
+        self.fenced = fenced
+
+    def put(self, key: str, data: bytes) -> None:
+        self.objects[key] = data
+
+    def location(self, key: str = "") -> str:
+        return f"memory://lake/{key}"
 
     def create(self, key: str, data: bytes) -> bool:
         if key in self.objects:

@@ -27,7 +27,7 @@ def test_compare_finds_gaps_overlaps_expired_offsets_and_skips_poison():
     assert gone.missing == [(5, 9)] and "MISSING offsets 5..9" in gone.line()
 
 
-def test_a_deleted_object_is_reported_and_the_proposed_replay_writes_it_back(
+def test_a_deleted_object_is_reported_the_replay_writes_it_back_and_a_torn_one_is_named(
     broker: str, topic: str, group_id: str, tmp_path: Path
 ) -> None:
     env = cli_env(tmp_path / "state")
@@ -64,3 +64,10 @@ def test_a_deleted_object_is_reported_and_the_proposed_replay_writes_it_back(
     assert "already exists" in repair.stderr  # the objects that were there are kept
     assert cli(["check", *common, "--group", group_id], env).returncode == 0
     assert lake_counts(str(lake), tmp_path / "state") == (rows, rows)
+
+    torn = sorted(lake.rglob(f"{topic}-0-*.parquet"))[0]  # a hostile or truncated file in the lake
+    torn.write_bytes(torn.read_bytes()[:100])
+    hostile = cli(["check", *common, "--group", group_id], env)
+    assert hostile.returncode != 0 and "Traceback" not in hostile.stderr, hostile.stderr
+    assert f"{torn} is not a readable parquet object" in hostile.stderr, hostile.stderr
+    assert len(hostile.stderr.strip().splitlines()) == 1, hostile.stderr

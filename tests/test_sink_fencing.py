@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from sink_fakes import MemoryLake, OnePollConsumer
 
+from pipeline.errors import PipelineError
 from pipeline.kafka import Message
 from pipeline.lake import LocalLake, S3Lake
 from pipeline.layout import object_boundaries, object_key, parse_object_name
@@ -96,6 +97,34 @@ def test_the_extent_counts_poison_records_so_the_next_object_starts_where_the_wr
     assert sorted(lake.objects) == [theirs, object_key("prices", MARCH, "t", 0, 4, "parquet")]
     assert _offsets(lake) == [0, 1, 4, 5]
     assert not (tmp_path / "dl.jsonl").exists()  # the poison was the other writer's to set aside
+
+
+def test_an_unreadable_object_under_the_name_stops_a_fenced_sink_in_one_line_committing_nothing(tmp_path):
+    """A foreign or truncated file where a sink's object goes: no sink wrote it (objects are whole once
+    named), so replacing it could hide whatever put it there; the sink stops and names it."""
+    lake = MemoryLake()
+    theirs = object_key("prices", MARCH, "t", 0, 0, "parquet")
+    lake.objects[theirs] = b""
+    consumer = OnePollConsumer([_msg(i) for i in range(3)])
+    with pytest.raises(PipelineError) as caught:
+        _run(lake, consumer, tmp_path, records=3)
+    line = caught.value.one_line()
+    assert f"memory://lake/{theirs} is not a readable parquet object (0 bytes" in line
+    assert "move it out of the lake" in line and "offset 0" in line and "\n" not in line
+    assert lake.objects == {theirs: b""} and consumer.commits == []
+
+
+def test_a_torn_object_on_an_unfenced_server_is_replaced_by_its_writers_retry(tmp_path, capsys):
+    """s3rver stopped mid-PUT leaves the first bytes under the name; the writer's retry finds them."""
+    messages = [_msg(i) for i in range(3)]
+    lake = MemoryLake(fenced=False)
+    key = object_key("prices", MARCH, "t", 0, 0, "parquet")
+    lake.objects[key] = _object(messages, (0, 2))[:100]
+    consumer = OnePollConsumer(messages)
+    report = _run(lake, consumer, tmp_path, records=3)
+    assert _offsets(lake) == [0, 1, 2] and consumer.commits == [{("t", 0): 3}]
+    assert (report.objects_written, report.adopted) == (1, 0)
+    assert "is not a readable parquet object (100 bytes" in capsys.readouterr().err
 
 
 def test_a_refused_commit_is_reported_and_the_sink_goes_on(tmp_path, capsys):

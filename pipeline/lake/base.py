@@ -33,6 +33,12 @@ class Lake(ABC):
         sink writes data objects only this way, so an object is never replaced (docs/guarantees.md, G1).
         """
 
+    @property
+    def fenced(self) -> bool:
+        """Whether `create` really refuses a taken key (an S3-compatible server may ignore the condition,
+        see S3Lake.create). Only an unfenced lake may have an unreadable object replaced (run.py)."""
+        return True
+
     @abstractmethod
     def get(self, key: str) -> bytes: ...
 

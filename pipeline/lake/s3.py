@@ -108,6 +108,10 @@ class S3Lake(Lake):
                 return False
             raise
 
+    @property
+    def fenced(self) -> bool:
+        return self._conditional is not False  # unknown until the first create asks: assume fenced
+
     def _honours_if_none_match(self) -> bool:
         probe = f"_stockpipe/conditional-write-check-{uuid.uuid4().hex}"
         try:

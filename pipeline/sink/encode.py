@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.bar_rules import OPTIONAL_PRICES, arrow_fields
+from pipeline.errors import PipelineError
 
 #: The lake's columns: the bar's (pipeline/bar_rules.py; adj_close and close_usd null for the Kaggle
 #: layout), then where in Kafka it was read.
@@ -57,14 +58,25 @@ def encode(table: pa.Table, fmt: str, extent: tuple[int, int] | None = None) -> 
     return buf.getvalue()
 
 
+class UnreadableObject(PipelineError):
+    """Bytes under a lake object name that are not an object a sink writes (torn, truncated, foreign)."""
+
+
 def object_extent(data: bytes, fmt: str) -> int:
-    """The last Kafka offset an object covers: its footer's extent, else its highest `kafka_offset`."""
-    if fmt == "jsonl":
-        offsets = [json.loads(line)["kafka_offset"] for line in data.splitlines() if line.strip()]
-        return max(offsets, default=-1)
-    meta = pq.read_metadata(io.BytesIO(data))
-    stored = (meta.metadata or {}).get(EXTENT_KEYS[1])
-    if stored is not None:
-        return int(stored)
-    column = pq.read_table(io.BytesIO(data), columns=["kafka_offset"]).column("kafka_offset")
-    return max((o for o in column.to_pylist() if o is not None), default=-1)
+    """The last Kafka offset an object covers: its footer's extent, else its highest `kafka_offset`.
+
+    Raises `UnreadableObject` when `data` is not a whole object of `fmt` (an empty or torn write, a
+    foreign file).
+    """
+    try:
+        if fmt == "jsonl":
+            offsets = [json.loads(line)["kafka_offset"] for line in data.splitlines() if line.strip()]
+            return max(offsets, default=-1)
+        meta = pq.read_metadata(io.BytesIO(data))
+        stored = (meta.metadata or {}).get(EXTENT_KEYS[1])
+        if stored is not None:
+            return int(stored)
+        column = pq.read_table(io.BytesIO(data), columns=["kafka_offset"]).column("kafka_offset")
+        return max((o for o in column.to_pylist() if o is not None), default=-1)
+    except (pa.ArrowException, OSError, ValueError, KeyError, TypeError) as exc:
+        raise UnreadableObject(f"not a readable {fmt} object ({len(data):,} bytes: {exc})") from None

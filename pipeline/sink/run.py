@@ -21,7 +21,7 @@ from typing import TypeVar
 
 from prometheus_client import Histogram
 
-from pipeline.errors import CommitRejected, Unavailable
+from pipeline.errors import CommitRejected, PipelineError, Unavailable
 from pipeline.kafka import ConsumerClient, TopicPartition
 from pipeline.lake import Lake
 from pipeline.layout import object_key
@@ -29,7 +29,7 @@ from pipeline.progress import ProgressReporter
 from pipeline.sink.batcher import Batch, Batcher
 from pipeline.sink.deadletter import DeadLetters
 from pipeline.sink.decode import decode_messages
-from pipeline.sink.encode import encode, object_extent
+from pipeline.sink.encode import UnreadableObject, encode, object_extent
 from pipeline.status import StatusWriter
 
 log = logging.getLogger(__name__)
@@ -159,13 +159,11 @@ class Sink:
                     self.options.fmt,
                 )
                 data = encode(part.table(), self.options.fmt, (part.first_offset, part.last_offset))
-                started = time.monotonic()
-                created = self._with_retry(key, lambda k=key, d=data: self.lake.create(k, d), stopping)
-                if self.write_seconds is not None and created is not None:
-                    self.write_seconds.observe(time.monotonic() - started)
-                if created is None:
+                outcome = self._create(key, data, part.first_offset, stopping)
+                if outcome is None:
                     self._gave_up = True  # stopped while the lake was down: nothing committed, nothing lost
                     return
+                created, extent = outcome
                 if created:
                     self.report.objects_written += 1
                     self.report.rows_written += part.rows
@@ -175,11 +173,6 @@ class Sink:
                     break
                 # Another writer (a sink that owned this partition meanwhile, or an earlier run that died
                 # before its commit) made this object: it stays as it is, and what it covers is done.
-                existing = self._with_retry(key, lambda k=key: self.lake.get(k), stopping)
-                if existing is None:
-                    self._gave_up = True
-                    return
-                extent = object_extent(existing, self.options.fmt)
                 self._covered[tp] = max(self._covered.get(tp, -1), extent)
                 self.report.adopted += 1
                 self.report.last_object_at = time.time()
@@ -196,6 +189,44 @@ class Sink:
             self._commit(tp, max(batch.last_offset, self._covered.get(tp, -1)) + 1)
             self._handled += batch.size
             self.progress.advance(batch.size)
+
+    def _create(self, key: str, data: bytes, first_offset: int, stopping: bool) -> tuple[bool, int] | None:
+        """Create the object: (True, -1) once written, (False, its last offset) when one is already
+        there, None when it gave up (stopping while the lake was down)."""
+        started = time.monotonic()
+        created = self._with_retry(key, lambda: self.lake.create(key, data), stopping)
+        if created is False:
+            existing = self._with_retry(key, lambda: self.lake.get(key), stopping)
+            if existing is None:
+                return None
+            try:
+                return False, object_extent(existing, self.options.fmt)
+            except UnreadableObject as exc:
+                self._check_torn(key, exc, first_offset)
+                created = self._with_retry(key, lambda: self.lake.put(key, data) or True, stopping)
+        if created is None:
+            return None
+        if self.write_seconds is not None:
+            self.write_seconds.observe(time.monotonic() - started)
+        return True, -1
+
+    def _check_torn(self, key: str, exc: UnreadableObject, first_offset: int) -> None:
+        """Let an unreadable object under `key` be replaced only where it can be a torn write.
+
+        Only a lake whose server ignores conditional writes (warned about when the sink started) can
+        hold one: such servers (s3rver, for one) also write in place, so one stopped mid-PUT leaves a
+        torn object under the name its writer then retries. Anywhere else an object is whole once it has
+        a name, so an unreadable one is foreign: the sink stops, committing nothing past it, and says so.
+        """
+        where = self.lake.location(key)
+        if self.lake.fenced:
+            raise PipelineError(
+                f"sink: {where} is {exc.problem}; sinks never write such an object",
+                f"move it out of the lake and start the sink again (it resumes at offset {first_offset} of "
+                "that partition: nothing from there on is committed)",
+            )
+        print(f"sink: {where} is {exc.problem}; replacing it (a write the lake's server tore)",
+              file=sys.stderr, flush=True)  # fmt: skip
 
     def _commit(self, tp: TopicPartition, offset: int) -> None:
         try:
