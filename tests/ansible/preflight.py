@@ -15,6 +15,12 @@ from hostlib import Checks, converge, extra_inventory, main_guard, read_hosts, s
 # (case, extra vars, extra inventory, expected message)
 CASES = [
     ("heap larger than memory", "kafka_heap_size=4096g", "", "does not fit in"),
+    (
+        "JVM flags with a shell expansion",
+        "kafka_jvm_performance_opts='-XX:+UseSerialGC $(id)'",
+        "",
+        "kafka_jvm_performance_opts must be JVM options",
+    ),
     ("missing advertised host", "kafka_advertised_host=''", "", "No advertised host for"),
     ("Kafka 4 with ZooKeeper", "kafka_mode=zookeeper kafka_version=4.1.0", "", "has no ZooKeeper mode"),
     (
