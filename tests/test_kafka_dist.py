@@ -116,3 +116,15 @@ def test_a_started_broker_logs_to_server_log_in_its_log_dir(kafka1: KafkaCluster
         -2000:
     ]
     assert (kafka1.nodes[0].log_dir / "kafkaServer-gc.log").stat().st_size > 0
+
+
+def test_a_generated_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kafka-storage.sh reads `-t -Xy...` as an option: one random id in 64 failed a CI run's broker."""
+    import uuid
+
+    from pipeline.local import kafka as local_kafka
+
+    drawn = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x10" + bytes(15))])
+    monkeypatch.setattr(local_kafka.uuid, "uuid4", lambda: next(drawn))
+    cluster_id = local_kafka._cluster_id()
+    assert cluster_id == "EAAAAAAAAAAAAAAAAAAAAA" and len(cluster_id) == 22

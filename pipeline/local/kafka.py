@@ -360,10 +360,17 @@ def _die_with_parent() -> None:
 
 
 def _cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (what `random-uuid` prints)."""
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (what `random-uuid` prints).
+
+    Never one that starts with "-", as Kafka's own: `kafka-storage.sh format -t -Xy...` reads it as an
+    option ("argument --cluster-id/-t: expected one argument"), one id in 64.
+    """
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _last_error(node: KafkaNode) -> str:
