@@ -16,6 +16,12 @@ from hostlib import Checks, converge, extra_inventory, main_guard, read_hosts, s
 CASES = [
     ("heap larger than memory", "kafka_heap_size=4096g", "", "does not fit in"),
     (
+        "cluster id read as an option",
+        "kafka_cluster_id=-AAAAAAAAAAAAAAAAAAAAA",
+        "",
+        "kafka_cluster_id must be 22 characters",
+    ),
+    (
         "JVM flags with a shell expansion",
         "kafka_jvm_performance_opts='-XX:+UseSerialGC $(id)'",
         "",
