@@ -69,15 +69,8 @@ def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 10) -> None:
             proc.wait()
 
 
-#: The test brokers' JVM flags, as the role tests' (STOCKPIPE_LAB_JVM_OPTS in tests/ansible/run.sh;
-#: test_kafka_dist.py pins the two): C1 only and the serial collector halve a broker's start-up CPU, and
-#: the suite starts and restarts brokers many times on two cores.
-TEST_JVM_OPTS = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
-
-
 def start_cluster(home: Path, workdir: Path, nodes: int = 1, **options: object) -> KafkaCluster:
     """A started KRaft cluster of `nodes` nodes under `workdir`; the caller closes it."""
-    options.setdefault("jvm_opts", TEST_JVM_OPTS)
     overrides = {"group.min.session.timeout.ms": str(TEST_MIN_SESSION_TIMEOUT_MS)}
     overrides.update(options.pop("overrides", None) or {})  # type: ignore[call-overload]
     cluster = KafkaCluster(home, workdir, nodes=nodes, overrides=overrides, die_with_parent=True, **options)  # type: ignore[arg-type]

@@ -11,7 +11,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from fixtures_kafka import KAFKA_VERSION, ROOT, TEST_JVM_OPTS, dist_dir
+from fixtures_kafka import KAFKA_VERSION, dist_dir
 
 from pipeline.local import kafka_dist
 from pipeline.local.kafka import KafkaCluster
@@ -97,16 +97,6 @@ def test_tools_honour_apaches_environment_variables(kafka_home: Path, tmp_path: 
         text=True,
     )
     assert bad.returncode != 0 and "JAVA_HOME" in bad.stderr  # JAVA_HOME picks the java that runs
-
-
-def test_test_brokers_run_the_flags_the_role_tests_give_theirs(kafka1: KafkaCluster) -> None:
-    proc = kafka1.nodes[0].proc
-    assert proc is not None
-    cmdline = (Path("/proc") / str(proc.pid) / "cmdline").read_bytes().split(b"\0")
-    assert [flag.encode() for flag in TEST_JVM_OPTS.split()] == [f for f in cmdline if f in {
-        b"-XX:+UseSerialGC", b"-XX:TieredStopAtLevel=1", b"-XX:+UseG1GC"}]  # fmt: skip
-    run_sh = (ROOT / "tests" / "ansible" / "run.sh").read_text()
-    assert f'export STOCKPIPE_LAB_JVM_OPTS="{TEST_JVM_OPTS}"' in run_sh
 
 
 def test_a_started_broker_logs_to_server_log_in_its_log_dir(kafka1: KafkaCluster) -> None:

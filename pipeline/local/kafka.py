@@ -104,11 +104,8 @@ class KafkaCluster:
         die_with_parent: bool = False,
         secure: SecureListener | None = None,
         racks: Sequence[str] | None = None,
-        jvm_opts: str | None = None,
     ) -> None:
         """`nodes` (default 1) nodes on free ports, or one node per (client, controller) port in `ports`.
-
-        `jvm_opts` replaces Kafka's JVM flags (KAFKA_JVM_PERFORMANCE_OPTS); None keeps them.
 
         `racks` gives each node a `broker.rack` (a zone, as on EC2) and turns on the rack-aware replica
         selector, so a consumer with a `client.rack` reads from the replica in its rack (KIP-392).
@@ -126,7 +123,6 @@ class KafkaCluster:
         # Tests and benchmarks: a broker must not outlive a killed runner. `local up` keeps its broker.
         self.die_with_parent = die_with_parent
         self.secure = secure
-        self.jvm_opts = jvm_opts
         if racks is not None and len(racks) != count:
             raise ValueError(f"one rack per node: {count} nodes, racks {list(racks)}")
         self.racks = list(racks) if racks is not None else None
@@ -222,8 +218,6 @@ class KafkaCluster:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
         if node is not None:
             env["KAFKA_HEAP_OPTS"] = f"-Xms{self.heap} -Xmx{self.heap}"
-            if self.jvm_opts:
-                env["KAFKA_JVM_PERFORMANCE_OPTS"] = self.jvm_opts
             env["LOG_DIR"] = str(node.log_dir)
         return env
 
