@@ -172,9 +172,6 @@ write_inventory() {
     echo "    kafka_tarball_checksum: $sha"
     echo "    # Lab hosts see this machine's whole memory; keep each broker small."
     echo "    kafka_heap_size: 512m"
-    if [ -n "${STOCKPIPE_LAB_JVM_OPTS:-}" ]; then  # tests/ansible/run.sh: brokers that start on less CPU
-      echo "    kafka_jvm_performance_opts: \"$STOCKPIPE_LAB_JVM_OPTS\""
-    fi
     echo "    # /proc/sys is read-only inside the lab's systemd-nspawn hosts: the brokers' sysctl settings cannot be applied."
     echo "    kafka_manage_sysctl: false"
     echo "    # The brokers' Prometheus JMX exporter agent, copied from this machine (its SHA-256 is the role's)."

@@ -141,10 +141,6 @@ export STOCKPIPE_TARBALL_SHA512_4 STOCKPIPE_TARBALL_SHA512_3 STOCKPIPE_TARBALL_S
 export STOCKPIPE_TARBALL_BASE="http://$BRIDGE_ADDR:$HTTP_PORT"
 export STOCKPIPE_TARBALL_DIR="$TARBALLS"
 export STOCKPIPE_JMX_EXPORTER_URL="$STOCKPIPE_TARBALL_BASE/$(cat "$TARBALLS/JMX_EXPORTER")"
-# The test brokers' JVM flags (kafka_jvm_performance_opts; scripts/lab.sh reads it too): C1 only and the
-# serial collector. A broker then starts on about half the CPU (3.7 s instead of 7 s for Kafka 4.1.1),
-# and these runs restart brokers some hundred times on two cores; their load never needs G1 or C2.
-export STOCKPIPE_LAB_JVM_OPTS="-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
 # The secure scenario's CA and broker keys (made by roles/kafka_pki) and SCRAM passwords: per run, in a
 # directory only root reads, outside the repository, removed at the end.
 LAB_SECRETS_DIR="$(mktemp -d /tmp/stockpipe-lab-secrets.XXXXXX)"
