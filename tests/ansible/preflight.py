@@ -21,12 +21,6 @@ CASES = [
         "",
         "kafka_cluster_id must be 22 characters",
     ),
-    (
-        "JVM flags with a shell expansion",
-        "kafka_jvm_performance_opts='-XX:+UseSerialGC $(id)'",
-        "",
-        "kafka_jvm_performance_opts must be JVM options",
-    ),
     ("missing advertised host", "kafka_advertised_host=''", "", "No advertised host for"),
     ("Kafka 4 with ZooKeeper", "kafka_mode=zookeeper kafka_version=4.1.0", "", "has no ZooKeeper mode"),
     (
