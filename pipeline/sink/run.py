@@ -195,20 +195,19 @@ class Sink:
         there, None when it gave up (stopping while the lake was down)."""
         started = time.monotonic()
         created = self._with_retry(key, lambda: self.lake.create(key, data), stopping)
-        if created is False:
-            existing = self._with_retry(key, lambda: self.lake.get(key), stopping)
-            if existing is None:
-                return None
-            try:
-                return False, object_extent(existing, self.options.fmt)
-            except UnreadableObject as exc:
-                self._check_torn(key, exc, first_offset)
-                created = self._with_retry(key, lambda: self.lake.put(key, data) or True, stopping)
-        if created is None:
-            return None
-        if self.write_seconds is not None:
+        if self.write_seconds is not None and created is not None:
             self.write_seconds.observe(time.monotonic() - started)
-        return True, -1
+        if created is not False:
+            return None if created is None else (True, -1)
+        existing = self._with_retry(key, lambda: self.lake.get(key), stopping)
+        if existing is None:
+            return None
+        try:
+            return False, object_extent(existing, self.options.fmt)
+        except UnreadableObject as exc:
+            self._check_torn(key, exc, first_offset)
+        replaced = self._with_retry(key, lambda: self.lake.put(key, data) or True, stopping)
+        return None if replaced is None else (True, -1)
 
     def _check_torn(self, key: str, exc: UnreadableObject, first_offset: int) -> None:
         """Let an unreadable object under `key` be replaced only where it can be a torn write.
