@@ -20,8 +20,9 @@ every partition as `admin`, as rolling.py's load does on the plaintext cluster. 
     trusting the old one reissues every certificate from the new CA (a rolling restart); dropping the
     old CA is another. The clients trust both CAs throughout, as docs/kafka-roles.md tells operators.
 
-Afterwards every acknowledged record was consumed exactly once, no delivery failed, and the next run
-(on the new CA, with the default renewal window) is changed=0.
+Afterwards every acknowledged record was consumed exactly once, no delivery failed, the next run
+(on the new CA, with the default renewal window) is changed=0, and no password (old or new) is in any of
+these runs' output.
 """
 
 from __future__ import annotations
@@ -209,6 +210,9 @@ def main() -> int:
         run.rc == 0 and set(run.changed) == {h.name for h in hosts} and not any(run.changed.values()),
         f"the next run is changed=0 ({run.changed})",
     )
+    shown = log.read_text(errors="replace")
+    leaked = sorted(user for user, pw in (passwords | {"producer (new)": new}).items() if pw in shown)
+    check(not leaked, f"no password in the output of any of these runs, the last included (found: {leaked})")
     return check.done()
 
 
