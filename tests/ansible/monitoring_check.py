@@ -9,7 +9,7 @@ after 15 s, with a sink lag threshold of 200 records. Prometheus is read over it
 
 1. Private addresses only: Prometheus, every node exporter and every broker's JMX exporter listen on
    their host's private address; the same port on its "public" address refuses connections.
-2. A paced replay: the pipeline stage again with another sample (other symbols) at 8 rows/s, so the
+2. A paced replay: the pipeline stage again with another sample (other symbols) at 12 rows/s, so the
    producer serves /metrics while the faults below happen.
 3. Targets: every broker's JMX exporter, every node exporter, the producer and the sink are up, each
    scraped on its host's private address.
@@ -47,8 +47,8 @@ PROMETHEUS_PORT = 9090
 NODE_PORT = 9100
 JMX_PORT = 7071
 # The replay: 5 tickers x 250 days (1,150 rows, symbols disjoint from the site sample's seed 42) at
-# 8/s, about 145 s: it must outlast step 4 (the sink stopped until the lag passes 200 records, about
-# 40 s); step 6 waits for its end, so every row beyond that need is CI time.
+# 12/s, about 95 s: it must outlast step 4 (the sink stopped until the lag passes 200 records and the
+# alert's 15 s, about 35 s at this rate); step 6 waits for its end, so every row beyond that is CI time.
 
 
 def prometheus(path: str, **params: str) -> Any:
