@@ -19,16 +19,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from pipeline.errors import PipelineError
 from pipeline.kafka import Unreachable
 from pipeline.kafka.security import PLAINTEXT, ClientSecurity
 from pipeline.kafka.topics import open_admin
 from pipeline.lake import Lake
 from pipeline.layout import extension_of, parse_object_name
-from pipeline.sink.encode import EXTENT_KEYS, UnreadableObject, object_extent
+from pipeline.sink.encode import UnreadableObject, footer_last_offset, object_extent
 
 
 @dataclass
@@ -99,18 +96,19 @@ def object_extents(lake: Lake, table: str, topic: str) -> dict[int, list[tuple[i
             continue
         first = parsed[2]
         try:
+            last = None
             if fmt == "parquet":
                 with fs.open_input_file(f"{root}/{obj.key}") as fh:  # the footer only, not the data
-                    meta = pq.read_metadata(fh)
-                stored = (meta.metadata or {}).get(EXTENT_KEYS[1])
-                last = int(stored) if stored is not None else object_extent(lake.get(obj.key), fmt)
-            else:
+                    last = footer_last_offset(fh, obj.size)
+            if last is None:
                 last = object_extent(lake.get(obj.key), fmt)
-        except (pa.ArrowException, UnreadableObject) as exc:
-            problem = exc.problem if isinstance(exc, UnreadableObject) else f"not a readable {fmt} object"
+        except UnreadableObject as exc:
             raise PipelineError(
-                f"{lake.location(obj.key)} is {problem}", "move it out of the lake, then check again"
+                f"{lake.location(obj.key)} is {exc.problem}", "move it out of the lake, then check again"
             ) from None
+        except OSError as exc:  # gone or denied since it was listed
+            fix = "check access to the lake, then check again"
+            raise PipelineError(f"{lake.location(obj.key)} cannot be read ({exc})", fix) from None
         out.setdefault(parsed[1], []).append((first, last, obj.key))
     for extents in out.values():
         extents.sort()

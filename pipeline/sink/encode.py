@@ -62,21 +62,41 @@ class UnreadableObject(PipelineError):
     """Bytes under a lake object name that are not an object a sink writes (torn, truncated, foreign)."""
 
 
+_UNREADABLE = (pa.ArrowException, OSError, ValueError, KeyError, TypeError)
+
+
+def _unreadable(fmt: str, size: int, exc: BaseException) -> UnreadableObject:
+    return UnreadableObject(f"not a readable {fmt} object ({size:,} bytes: {exc})")
+
+
+def footer_last_offset(source: pa.NativeFile | io.BytesIO, size: int) -> int | None:
+    """The last Kafka offset a Parquet object's footer records; None for an object written without one.
+
+    Reads the footer only (`source`: an open file of `size` bytes). Raises `UnreadableObject` when it is
+    not a whole Parquet object.
+    """
+    try:
+        stored = (pq.read_metadata(source).metadata or {}).get(EXTENT_KEYS[1])
+        return int(stored) if stored is not None else None
+    except _UNREADABLE as exc:
+        raise _unreadable("parquet", size, exc) from None
+
+
 def object_extent(data: bytes, fmt: str) -> int:
     """The last Kafka offset an object covers: its footer's extent, else its highest `kafka_offset`.
 
     Raises `UnreadableObject` when `data` is not a whole object of `fmt` (an empty or torn write, a
     foreign file).
     """
+    if fmt != "jsonl":
+        stored = footer_last_offset(io.BytesIO(data), len(data))
+        if stored is not None:
+            return stored
     try:
         if fmt == "jsonl":
             offsets = [json.loads(line)["kafka_offset"] for line in data.splitlines() if line.strip()]
             return max(offsets, default=-1)
-        meta = pq.read_metadata(io.BytesIO(data))
-        stored = (meta.metadata or {}).get(EXTENT_KEYS[1])
-        if stored is not None:
-            return int(stored)
         column = pq.read_table(io.BytesIO(data), columns=["kafka_offset"]).column("kafka_offset")
         return max((o for o in column.to_pylist() if o is not None), default=-1)
-    except (pa.ArrowException, OSError, ValueError, KeyError, TypeError) as exc:
-        raise UnreadableObject(f"not a readable {fmt} object ({len(data):,} bytes: {exc})") from None
+    except _UNREADABLE as exc:
+        raise _unreadable(fmt, len(data), exc) from None
