@@ -11,11 +11,11 @@ setup:
 
 ## Everything the test suite needs: Python extras, Debian's chromium (dashboard test) and kcat (client guide),
 ## s3rver (npm) for the S3 outage test, and real Apache Kafka for every test that needs a broker.
+## The Debian packages and s3rver (downloads, nothing shared with the venv) install while pip and Maven run.
 setup-test:
-	./scripts/setup.sh local,dev,ui,ansible
-	./scripts/setup-test-tools.sh
-	./tests/s3rver/install.sh
-	$(MAKE) kafka-dist
+	@./scripts/setup-test-tools.sh & tools=$$!; ./tests/s3rver/install.sh & s3rver=$$!; \
+	./scripts/setup.sh local,dev,ui,ansible && $(MAKE) --no-print-directory kafka-dist; rc=$$?; \
+	wait $$tools || rc=1; wait $$s3rver || rc=1; exit $$rc
 
 ## Apache Kafka 4.1.1, 4.1.0 (the upgrade test) and 3.9.1 (ZooKeeper mode) in Apache's tarball layout,
 ## assembled from Maven Central (needs Java 17 + Maven); cached in .cache/kafka-dist, rebuilt when
