@@ -15,9 +15,6 @@
 #
 #   tests/ansible/run.sh [SCENARIO...]     (default: kraft secure zookeeper site; must run as root)
 #   tests/ansible/run.sh controllers       (the dedicated controllers, by name only: see SCENARIOS below)
-#   tests/ansible/run.sh --prepare         (only what comes before any host: apt packages, ansible-lint,
-#                                           the rootfs, the tarballs; `make test` runs it beside pytest)
-#   STOCKPIPE_ROLES_PREPARED=1 tests/ansible/run.sh   (after a passed --prepare: keeps its logs, no lint)
 #
 # The drift test runs in the kraft scenario; STOCKPIPE_DRIFT_ALL=1 runs it in every scenario.
 # Checkers share tests/ansible/hostlib.py; each prints "ok"/"FAIL" per check into its log.
@@ -35,9 +32,6 @@ if [ -z "${STOCKPIPE_LAB_LOCKED:-}" ]; then
   flock -n "$LAB_LOCK" true || echo "another lab or role test run holds $LAB_LOCK; waiting for it to end"
   STOCKPIPE_LAB_LOCKED=1 exec flock -o "$LAB_LOCK" bash "$HERE/run.sh" "$@"
 fi
-PREPARE=
-if [ "${1:-}" = --prepare ]; then PREPARE=1; shift; fi
-PREPARED="${STOCKPIPE_ROLES_PREPARED:-}"
 # controllers (six hosts, ~11 minutes) runs when named: make test's time on CI has no room for it yet.
 if [ $# -gt 0 ]; then SCENARIOS=("$@"); else SCENARIOS=(kraft secure zookeeper site); fi
 BRIDGE_ADDR=10.77.0.1
@@ -46,8 +40,7 @@ HTTP_PORT=8000
 passed=0; failed=0; pids=()
 DIST="$REPO/.cache/kafka-dist"
 TARBALLS="$ARTIFACTS/tarballs"
-[ -n "$PREPARED" ] && [ -z "$PREPARE" ] || rm -rf "$ARTIFACTS"
-mkdir -p "$ARTIFACTS"
+rm -rf "$ARTIFACTS"; mkdir -p "$ARTIFACTS"
 
 cleanup() {
   "$REPO/scripts/lab-hosts.sh" net-down >>"$ARTIFACTS/cleanup.log" 2>&1 || true
@@ -127,29 +120,20 @@ stage_jmx_exporter() {
 }
 
 step "install apt packages" "$ARTIFACTS/apt.log" install_packages || fatal_setup "apt packages"
-# --prepare runs beside pytest, which runs from this venv: it must not reinstall into it meanwhile.
-if [ -z "$PREPARE" ]; then
-  step "python env (scripts/setup.sh local,dev,ansible)" "$ARTIFACTS/setup.log" ./scripts/setup.sh local,dev,ansible \
-    || fatal_setup "python env"
-fi
+step "python env (scripts/setup.sh local,dev,ansible)" "$ARTIFACTS/setup.log" ./scripts/setup.sh local,dev,ansible \
+  || fatal_setup "python env"
 export PATH="$REPO/.venv/bin:$PATH"
 export ANSIBLE_NOCOLOR=1 NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
 lint() {
   ansible-lint --profile production roles/*/ site.yml playbooks \
     && (cd "$HERE" && ANSIBLE_ROLES_PATH="$REPO/roles" ansible-lint --profile production molecule/shared)
 }
-if [ -z "$PREPARED" ] || [ -n "$PREPARE" ]; then
-  step "ansible-lint --profile production (roles, test playbooks)" "$ARTIFACTS/lint.log" lint
-fi
+step "ansible-lint --profile production (roles, test playbooks)" "$ARTIFACTS/lint.log" lint
 step "rootfs (build or reuse)" "$ARTIFACTS/rootfs.log" "$REPO/scripts/lab-hosts.sh" rootfs || fatal_setup "rootfs"
 step "Kafka 4.1.0, 4.1.1, 3.9.1 from Maven Central (build or reuse)" "$ARTIFACTS/kafka-dist.log" \
   build_distributions || fatal_setup "Kafka distributions (log: test-artifacts/ansible/kafka-dist.log)"
 step "Prometheus JMX exporter agent from Maven Central (fetch or reuse)" "$ARTIFACTS/jmx-exporter.log" \
   stage_jmx_exporter || fatal_setup "JMX exporter agent (log: test-artifacts/ansible/jmx-exporter.log)"
-if [ -n "$PREPARE" ]; then
-  echo "$passed passed, $failed failed"
-  [ "$failed" -eq 0 ]; exit
-fi
 step "bridge, S3 (moto) and tarball HTTP servers" "$ARTIFACTS/servers.log" start_servers || fatal_setup "servers"
 STOCKPIPE_TARBALL_SHA512_4="$(sha512_of 4.1.0)"
 STOCKPIPE_TARBALL_SHA512_4_UP="$(sha512_of 4.1.1)"
