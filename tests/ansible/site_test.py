@@ -396,7 +396,6 @@ def rotate() -> None:
     # When each unit last started (the producer exits once its replay is done, so no pid to compare).
     started = "systemctl show -p ExecMainStartTimestampMonotonic --value stockpipe-{}"
     before = {u: ssh(host, started.format(u)) for u in units}
-    sink_pid = ssh(host, "systemctl show -p MainPID --value stockpipe-sink")
     ssm = lab_aws("ssm")
     new = {u: token_hex(16) for u in units}
     for user, password in new.items():
@@ -414,8 +413,6 @@ def rotate() -> None:
     setting = ssh(host, "grep -E '^batch_age *=' /etc/stockpipe/stockpipe.toml || true")
     if not re.fullmatch(r"batch_age *= *7(\.0)?", setting):
         problems.append(f"the sink's new batch age is not in stockpipe.toml: {setting!r}")
-    if ssh(host, "systemctl show -p MainPID --value stockpipe-sink") == sink_pid:
-        problems.append(f"the sink still runs as pid {sink_pid}: not restarted with its new settings")
     log = ssh(host, "journalctl -u stockpipe-producer --no-pager | tail -n 20")
     if "resumed" not in log:
         problems.append(f"the restarted producer did not resume from its checkpoint: {log[-600:]}")
