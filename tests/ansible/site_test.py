@@ -44,6 +44,7 @@ from json import dumps, loads
 from pathlib import Path
 from secrets import token_hex
 
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from hostlib import HERE, REPO, Failed, Host, read_hosts, run_ansible, ssh
 from secure_check import login_as, one_line
@@ -456,20 +457,37 @@ def poll_sql(sql: str, done: Callable[[int], bool], deadline_s: float) -> dict[s
     raise Failed(f"SQL on the pipeline host: {row} after {deadline_s:.0f} s ({sql[:120]})")
 
 
-def sink_members(admin: AdminClient, group: str) -> dict[str, int]:
-    """{client host: partitions assigned} of the sinks' consumer group."""
+COORDINATOR_MOVING = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+}
+
+
+def sink_members(admin: AdminClient, group: str) -> dict[str, int] | str:
+    """{client host: partitions assigned} of the sinks' consumer group, or why the coordinator cannot say.
+
+    A group's coordinator moves with the leader of its __consumer_offsets partition (the brokers' own
+    preferred-leader balancing after the monitoring phase's broker stop, for one): a describe that reaches
+    the old one is told NOT_COORDINATOR, a retriable answer, not a wrong membership.
+    """
     (future,) = admin.describe_consumer_groups([group], request_timeout=20).values()
-    described = future.result(timeout=30)
+    try:
+        described = future.result(timeout=30)
+    except KafkaException as exc:
+        if exc.args[0].code() in COORDINATOR_MOVING:
+            return exc.args[0].name()
+        raise
     return {m.host.lstrip("/"): len(m.assignment.topic_partitions) for m in described.members}
 
 
 def wait_members(admin: AdminClient, group: str, wanted: set[str], deadline_s: float) -> dict[str, int]:
     """Poll the group until exactly the `wanted` hosts are members, each with a partition."""
     deadline = time.monotonic() + deadline_s
-    members: dict[str, int] = {}
+    members: dict[str, int] | str = {}
     while time.monotonic() < deadline:
         members = sink_members(admin, group)
-        if set(members) == wanted and all(members.values()):
+        if isinstance(members, dict) and set(members) == wanted and all(members.values()):
             return members
         time.sleep(2)
     raise Failed(f"the sink group {group} has members {members} after {deadline_s:.0f} s, expected {wanted}")
