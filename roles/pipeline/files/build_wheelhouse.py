@@ -4,9 +4,12 @@ for the host's Python version, CPU and glibc. Runs on the controller (the hosts 
 
     build_wheelhouse.py --source REPO --cache DIR --python 3.11 --machine x86_64 --glibc 2.36
 
-Prints one JSON object: {"changed": bool, "dir": ..., "wheel": ..., "files": [...]}. Idempotent: the
-stockpipe wheel is rebuilt only when its sources change, reproducibly (SOURCE_DATE_EPOCH), so an unchanged
-checkout gives byte-identical files; dependencies are downloaded only when the requirements change.
+Prints one JSON object: {"changed": bool, "dir": ..., "archive": ..., "archive_sha256": ..., "wheel": ...,
+"files": [...]}.
+Idempotent: the stockpipe wheel is rebuilt only when its sources change, reproducibly (SOURCE_DATE_EPOCH),
+so an unchanged checkout gives byte-identical files; dependencies are downloaded only when the requirements
+change. The archive, the directory's wheels in one uncompressed tar (wheels are zips already), is what the
+role copies: one file to compare and send instead of one per wheel (~30 files, each a module run).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
@@ -117,6 +121,36 @@ def download_deps(reqs: list[str], out: Path, python: str, machine: str, glibc: 
     run(cmd + reqs)
 
 
+def write_archive(out: Path, archive: Path) -> tuple[bool, str]:
+    """The wheels of `out` in one tar, rewritten only when they changed; the same wheels give the same bytes
+    (sorted names, fixed owner and time). Returns whether its bytes changed, and its SHA-256."""
+    wheels = sorted(out.glob("*.whl"))
+    listing = "\n".join(f"{w.name} {w.stat().st_size} {w.stat().st_mtime_ns}" for w in wheels)
+    stamp = out / ".archive-of"
+    checksum = archive.with_name(archive.name + ".sha256")
+    previous = checksum.read_text().strip() if archive.exists() and checksum.exists() else ""
+    if previous and stamp.exists() and stamp.read_text() == listing:
+        return False, previous
+    partial = archive.with_name(archive.name + ".partial")
+    with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
+        for wheel in wheels:
+            info = tar.gettarinfo(str(wheel), arcname=wheel.name)
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            info.mode = 0o644
+            info.mtime = int(SOURCE_DATE_EPOCH)
+            with wheel.open("rb") as fh:
+                tar.addfile(info, fh)
+    digest = hashlib.sha256()
+    with partial.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    partial.replace(archive)  # never a torn archive under the name the role copies
+    checksum.write_text(digest.hexdigest() + "\n")
+    stamp.write_text(listing)
+    return digest.hexdigest() != previous, digest.hexdigest()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, required=True, help="repository with pyproject.toml")
@@ -150,9 +184,17 @@ def main() -> None:
             download_deps(reqs, out, args.python, args.machine, args.glibc)
             reqs_stamp.write_text("\n".join(reqs))
         after = {p.name: p.stat().st_mtime_ns for p in out.glob("*.whl")}
-    print(
-        json.dumps({"changed": before != after, "dir": str(out), "wheel": wheel.name, "files": sorted(after)})
-    )
+        archive = args.cache / f"{out.name}.tar"
+        archived, archive_sha256 = write_archive(out, archive)
+    result = {
+        "changed": before != after or archived,
+        "dir": str(out),
+        "archive": str(archive),
+        "archive_sha256": archive_sha256,
+        "wheel": wheel.name,
+        "files": sorted(after),
+    }
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
