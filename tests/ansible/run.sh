@@ -153,17 +153,18 @@ export STOCKPIPE_LAB_SECRETS="$LAB_SECRETS_DIR/scram.yml"
 for user in ("admin", "producer", "sink", "canary"):
     print(f"{user}: {secrets.token_hex(16)}")' >"$STOCKPIPE_LAB_SECRETS")
 
-# On a failed step: keep each host's service journals, listening sockets and the S3 server's view.
+# On a failed step: keep each host's service journals, listening sockets and the S3 server's view (ssh -n:
+# without it the first ssh reads the rest of hosts.txt and only the first host is collected).
 collect_diagnostics() {
   local out="$ARTIFACTS/$1-diagnostics.log"
   [ -f "$RUN_DIR/hosts.txt" ] || return 0
   while read -r name ip _; do
     echo "===== $name ($ip)"
-    ssh -i "$RUN_DIR/id_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+    ssh -n -i "$RUN_DIR/id_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
       -o LogLevel=ERROR -o ConnectTimeout=5 "root@$ip" \
       'systemctl status kafka zookeeper "stockpipe-*" prometheus prometheus-node-exporter --no-pager; ss -ltnp;
        journalctl -u kafka -u zookeeper -u "stockpipe-*" -u prometheus -u prometheus-node-exporter --no-pager \
-         | tail -n 200' 2>&1
+         | tail -n 200; tail -n 100 /var/log/kafka/server.log 2>/dev/null' 2>&1
   done <"$RUN_DIR/hosts.txt" >"$out"
   tail -n 40 "$ARTIFACTS/moto.log" >>"$out"
   echo "    diagnostics: ${out#"$REPO"/}"

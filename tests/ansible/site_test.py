@@ -464,13 +464,15 @@ COORDINATOR_MOVING = {
 }
 
 
-def sink_members(admin: AdminClient, group: str) -> dict[str, int] | str:
+def sink_members(admin_config: dict[str, str], group: str) -> dict[str, int] | str:
     """{client host: partitions assigned} of the sinks' consumer group, or why the coordinator cannot say.
 
     A group's coordinator moves with the leader of its __consumer_offsets partition (the brokers' own
-    preferred-leader balancing after the monitoring phase's broker stop, for one): a describe that reaches
-    the old one is told NOT_COORDINATOR, a retriable answer, not a wrong membership.
+    preferred-leader balancing, ~5 minutes after the monitoring phase's broker stop): an admin client that
+    looked the coordinator up before keeps asking the old one and is told NOT_COORDINATOR on every call
+    (seen for 60 s running), so each describe is a new client, as a new `stockpipe` command would be.
     """
+    admin = AdminClient(admin_config)
     (future,) = admin.describe_consumer_groups([group], request_timeout=20).values()
     try:
         described = future.result(timeout=30)
@@ -481,12 +483,14 @@ def sink_members(admin: AdminClient, group: str) -> dict[str, int] | str:
     return {m.host.lstrip("/"): len(m.assignment.topic_partitions) for m in described.members}
 
 
-def wait_members(admin: AdminClient, group: str, wanted: set[str], deadline_s: float) -> dict[str, int]:
+def wait_members(
+    admin_config: dict[str, str], group: str, wanted: set[str], deadline_s: float
+) -> dict[str, int]:
     """Poll the group until exactly the `wanted` hosts are members, each with a partition."""
     deadline = time.monotonic() + deadline_s
     members: dict[str, int] | str = {}
     while time.monotonic() < deadline:
-        members = sink_members(admin, group)
+        members = sink_members(admin_config, group)
         if isinstance(members, dict) and set(members) == wanted and all(members.values()):
             return members
         time.sleep(2)
@@ -516,11 +520,11 @@ def scaleout() -> None:
         problems.append(f"{second.name}: sink/producer {states}, expected a sink and no producer")
     if problems:
         raise Failed("; ".join(problems))
-    admin = AdminClient({
+    admin = {
         "bootstrap.servers": ",".join(f"{a}:9092" for a in public_addresses()),
         "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512", "ssl.ca.location": str(lab_ca()),
         "sasl.username": "admin", "sasl.password": scram_passwords()["admin"],
-    })  # fmt: skip
+    }  # fmt: skip
     group = "stockpipe-sink"
     shared = wait_members(admin, group, {first.private, second.private}, 120)
 
