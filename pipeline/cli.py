@@ -356,7 +356,12 @@ def sink(
         int | None, typer.Option(help="Stop after this many records are committed.")
     ] = None,
     idle_timeout: Annotated[
-        float | None, typer.Option(metavar="SECONDS", help="Stop after this many seconds without records.")
+        float | None,
+        typer.Option(
+            metavar="SECONDS",
+            help="Stop after this many seconds of waiting for records with partitions assigned (time spent "
+            "writing, e.g. retrying an unreachable lake, does not count).",
+        ),
     ] = None,
     batch_records: Annotated[
         int | None,

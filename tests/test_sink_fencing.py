@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import stat
 import threading
+import time
 from datetime import date
 from pathlib import Path
 
@@ -168,3 +169,44 @@ def test_s3_lake_create_is_conditional_on_a_server_that_honours_if_none_match(
     assert lake.get("prices/x.parquet") == b"first"
     assert "ignores conditional writes" not in capsys.readouterr().err
     assert [o.key for o in lake.list("")] == ["prices/x.parquet"]  # the probe cleaned up after itself
+
+
+class _ScriptedConsumer(OnePollConsumer):
+    """Hands out one poll per entry of `polls`; an empty poll waits its timeout, as a real one does."""
+
+    def __init__(self, polls: list[list[Message]]) -> None:
+        super().__init__([])
+        self.polls = polls
+
+    def poll_batch(self, max_records: int, timeout_s: float) -> list[Message]:
+        out = self.polls.pop(0) if self.polls else []
+        if not out:
+            time.sleep(timeout_s)
+        return out
+
+
+class _SlowLake(MemoryLake):
+    """Each write takes `seconds`: an S3 endpoint retried through an outage."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def create(self, key: str, data: bytes) -> bool:
+        time.sleep(self.seconds)
+        return super().create(key, data)
+
+
+def test_time_spent_writing_is_not_idle_time(tmp_path):
+    """A write that outlasts --idle-timeout, then one empty poll (the group rejoining after the outage),
+    then more records: the sink goes on to them instead of stopping as idle (it once stopped there, its
+    batch written and the rest of the stream left to the next run)."""
+    first, rest = [_msg(i) for i in range(3)], [_msg(i) for i in range(3, 6)]
+    consumer = _ScriptedConsumer([first, [], rest])
+    options = SinkOptions(batch_records=3, batch_age_s=3600, max_records=6, idle_timeout_s=1.0)
+    with ProgressReporter("test", None, enabled=False) as progress:
+        dead = DeadLetters(tmp_path / "dl.jsonl")
+        sink = Sink(consumer, _SlowLake(1.5), dead, options, threading.Event(), progress)  # type: ignore[arg-type]
+        report = sink.run()
+    assert report.rows_written == 6
+    assert consumer.commits == [{("t", 0): 3}, {("t", 0): 6}]

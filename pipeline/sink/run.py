@@ -110,13 +110,19 @@ class Sink:
 
     def _run(self) -> SinkReport:
         opts = self.options
-        last_message = time.monotonic()
+        # Idle time is time spent waiting in empty polls while the group has assigned us work: never the
+        # time spent writing (an S3 outage's retries outlast any idle timeout, and the first poll after
+        # one often comes back empty while the group rejoins).
+        idle_s = 0.0
         try:
             while not self.stop.is_set():
+                polled_at = time.monotonic()
                 messages = self.consumer.poll_batch(opts.poll_records, timeout_s=0.5)
                 now = time.monotonic()
                 if messages or not self.consumer.assigned():
-                    last_message = now  # idle time counts only once the group has assigned us work
+                    idle_s = 0.0
+                else:
+                    idle_s += now - polled_at
                 if messages:
                     self.report.consumed += len(messages)
                     # The whole poll at once: one decode, then batching by runs (see batcher.py).
@@ -129,7 +135,7 @@ class Sink:
                     self.status.update_from(self.report)  # at most once a second
                 if opts.max_records is not None and self._handled + self._open_size() >= opts.max_records:
                     break
-                if opts.idle_timeout_s is not None and now - last_message >= opts.idle_timeout_s:
+                if opts.idle_timeout_s is not None and idle_s >= opts.idle_timeout_s:
                     break
             # Graceful stop: whatever is batched is written and committed before leaving.
             self._flush(self.batcher.drain(), stopping=True)
