@@ -3,21 +3,11 @@ wheels must give the same bytes, so that an unchanged checkout copies and unpack
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import tarfile
 from pathlib import Path
-from types import ModuleType
 
-SCRIPT = Path(__file__).resolve().parents[1] / "roles" / "pipeline" / "files" / "build_wheelhouse.py"
-
-
-def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_wheelhouse", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from role_plugins import load_role_plugin
 
 
 def _wheels(out: Path, **contents: bytes) -> None:
@@ -27,7 +17,7 @@ def _wheels(out: Path, **contents: bytes) -> None:
 
 
 def test_the_same_wheels_give_the_same_archive_and_a_new_wheel_a_new_one(tmp_path: Path) -> None:
-    build = _script()
+    build = load_role_plugin("pipeline/files/build_wheelhouse.py")
     out, archive = tmp_path / "cp311", tmp_path / "cp311.tar"
     _wheels(out, b=b"bee", a=b"ay")
     changed, first = build.write_archive(out, archive)
