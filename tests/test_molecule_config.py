@@ -29,3 +29,11 @@ def test_the_scenarios_pipeline_ssh_as_the_kit_does() -> None:
     kit.read(REPO / "ansible.cfg")
     assert kit.getboolean("ssh_connection", "pipelining") is True
     assert _shared_options()["ssh_connection"]["pipelining"] is True
+
+
+def test_the_scenarios_run_as_many_hosts_at_once_as_the_kit() -> None:
+    kit = configparser.ConfigParser()
+    kit.read(REPO / "ansible.cfg")
+    forks = kit.getint("defaults", "forks")
+    assert forks >= 8, "a cluster with dedicated controllers and two pipeline hosts is eight hosts"
+    assert _shared_options()["defaults"]["forks"] == forks
