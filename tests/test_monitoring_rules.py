@@ -93,9 +93,11 @@ def test_targets_are_the_inventory_hosts_on_their_private_addresses(rendered: Pa
         "zookeeper": [("z1", "10.0.2.11:7072", None)],
         "node": [("k1", "10.0.1.1:9100", None), ("k2", "10.0.1.2:9100", None), ("k3", "10.0.1.3:9100", None),
                  ("k4", "10.0.1.4:9100", None), ("c1", "10.0.5.1:9100", None), ("z1", "10.0.2.1:9100", None),
-                 ("p1", "10.0.3.1:9100", None), ("mon", "10.0.4.1:9100", None)],
+                 ("p2", "10.0.3.2:9100", None), ("p1", "10.0.3.1:9100", None),
+                 ("mon", "10.0.4.1:9100", None)],
+        # One producer (the first pipeline host by name), a sink on each.
         "stockpipe-producer": [("p1", "10.0.3.1:9308", "ticks")],
-        "stockpipe-sink": [("p1", "10.0.3.1:9400", "ticks")],
+        "stockpipe-sink": [("p2", "10.0.3.2:9309", "ticks"), ("p1", "10.0.3.1:9400", "ticks")],
     }  # fmt: skip
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["10.0.4.2:9093"]
     assert config["rule_files"] == [LIVE_RULES]
@@ -115,3 +117,17 @@ def test_every_alert_is_documented_with_what_it_means_and_what_to_do(rendered: P
     assert set(sections) == {a["alert"] for a in alerts}, (
         "docs/monitoring.md documents alerts that do not exist"
     )
+
+
+def test_prometheus_learns_what_each_pipeline_host_runs_from_the_pipeline_role() -> None:
+    """The pipeline role's defaults are gone once its play ends: playbooks/monitoring.yml asks the role
+    (tasks/topology.yml) on the pipeline hosts before Prometheus' play renders its targets, as render.yml
+    does for the test above."""
+    plays = yaml.safe_load((REPO / "playbooks" / "monitoring.yml").read_text())
+    topology = next(
+        i for i, play in enumerate(plays)
+        for task in play.get("tasks", [])
+        if task.get("ansible.builtin.import_role") == {"name": "pipeline", "tasks_from": "topology.yml"}
+    )  # fmt: skip
+    prometheus = next(i for i, play in enumerate(plays) if {"role": "monitoring"} in play.get("roles", []))
+    assert plays[topology]["hosts"] == "pipeline" and topology < prometheus

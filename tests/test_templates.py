@@ -19,6 +19,7 @@ from typing import Any
 import confluent_kafka
 import jinja2
 import yaml
+from playbook_run import ansible_env
 from tls import make_ca
 
 from pipeline.config import load_settings
@@ -266,17 +267,65 @@ def test_client_config_for_a_sasl_listener_holds_the_password_and_never_prints_i
     assert 'with"quote' not in run.stdout + run.stderr
 
 
-def test_one_pipeline_host_runs_the_producer_and_every_one_a_sink() -> None:
-    """Several pipeline hosts share the sink's consumer group; only the first by name replays the source
-    (a replay per host would send every row once per host), whatever the inventory's order."""
-    env = _ansible_like_env()
-    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    rule = env.from_string(defaults["pipeline_producer_enabled"])
-    groups = {"pipeline": ["pipe-b", "pipe-a", "pipe-c"]}
-    runs = [
-        h for h in groups["pipeline"] if rule.render(defaults, groups=groups, inventory_hostname=h) == "True"
-    ]
-    assert runs == ["pipe-a"]
-    assert defaults["pipeline_sink_enabled"] is True
-    # A host outside any pipeline group (the role applied on its own) runs it.
-    assert rule.render(defaults, groups={}, inventory_hostname="solo") == "True"
+ROLE_TOPOLOGY_PLAY = """
+- name: What the pipeline role runs on each host, from its own defaults and vars
+  hosts: all
+  gather_facts: false
+  vars_files:
+    - {role}/defaults/main.yml
+    - {role}/vars/main.yml
+  tasks:
+    - name: Write it down
+      ansible.builtin.copy:
+        content: "{{{{ {{'producer': pipeline_producer_enabled | bool, 'sink': pipeline_sink_enabled | bool,
+                   'crawl': __pipeline_crawl_here | bool}} | to_json }}}}"
+        dest: "{out}/{{{{ inventory_hostname }}}}.json"
+        mode: "0644"
+      delegate_to: localhost
+"""
+
+
+def _role_topology(tmp_path: Path, hosts: list[str], **extra: object) -> dict[str, dict[str, bool]]:
+    """{host: {producer, sink, crawl}} as roles/pipeline decides them for pipeline hosts `hosts` (in this
+    inventory order), under `extra` vars: run by ansible-playbook itself, lazy templating included."""
+    out = tmp_path / "out"
+    out.mkdir()
+    inventory = {"pipeline": {"hosts": {h: {"ansible_connection": "local"} for h in hosts}}}
+    (tmp_path / "inventory.json").write_text(json.dumps(inventory))
+    (tmp_path / "play.yml").write_text(ROLE_TOPOLOGY_PLAY.format(role=ROLE, out=out))
+    settings = {**extra, "ansible_python_interpreter": sys.executable}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "inventory.json"),
+         "-e", json.dumps(settings), str(tmp_path / "play.yml")],
+        env=ansible_env(tmp_path), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    return {h: json.loads((out / f"{h}.json").read_text()) for h in hosts}
+
+
+def test_one_pipeline_host_runs_the_producer_and_the_glue_crawl_and_every_one_a_sink(tmp_path: Path) -> None:
+    """Several pipeline hosts share the sink's consumer group; only the lead host (the first by name,
+    whatever the inventory's order) replays the source (a replay per host would send every row once per
+    host) and registers partitions in the Glue catalog (one catalog for all)."""
+    seen = _role_topology(tmp_path, ["pipe-b", "pipe-a", "pipe-c"])
+    assert seen == {
+        "pipe-a": {"producer": True, "sink": True, "crawl": True},
+        "pipe-b": {"producer": False, "sink": True, "crawl": False},
+        "pipe-c": {"producer": False, "sink": True, "crawl": False},
+    }
+
+
+def test_each_host_crawls_its_own_local_catalog_and_the_lead_host_can_be_named(tmp_path: Path) -> None:
+    seen = _role_topology(
+        tmp_path, ["pipe-a", "pipe-b"], pipeline_catalog="local", pipeline_lead_host="pipe-b"
+    )
+    assert seen == {
+        "pipe-a": {"producer": False, "sink": True, "crawl": True},
+        "pipe-b": {"producer": True, "sink": True, "crawl": True},
+    }
+
+
+def test_no_host_crawls_when_a_glue_crawler_does_it(tmp_path: Path) -> None:
+    seen = _role_topology(tmp_path, ["pipe-a", "pipe-b"], pipeline_crawl_enabled=False)
+    assert [h for h, v in seen.items() if v["crawl"]] == []
+    assert [h for h, v in seen.items() if v["producer"]] == ["pipe-a"]

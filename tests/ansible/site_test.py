@@ -20,8 +20,9 @@
   lake still holds every row exactly once. (monitoring_check.py's replay, next, then goes through the
   producer on its new password.)
 - scaleout: the lab's spare host joins the pipeline group (an extra inventory file) and the pipeline stage
-  runs again: the first pipeline host keeps its services (no restart) and stays the only producer, the new
-  one runs a sink in the same consumer group, and the two share the partitions. During a paced replay of
+  runs again: the first pipeline host keeps its services (no restart) and stays the only producer and the
+  only one that crawls the Glue catalog, the new one runs a sink in the same consumer group, and the two
+  share the partitions. During a paced replay of
   another sample the new host's sink is killed (SIGKILL, then stopped, as when a host dies): the other
   sink takes over every partition, and SQL counts every row of the replay exactly once.
 
@@ -515,9 +516,13 @@ def scaleout() -> None:
         problems.append(f"adding a pipeline host changed {changed[first.name]} things on {first.name}")
     if ssh(first.private, pid) != before:
         problems.append(f"adding a pipeline host restarted the sink on {first.name}")
-    states = ssh(second.private, "systemctl is-active stockpipe-sink stockpipe-producer || true").split()
-    if states != ["active", "inactive"]:
-        problems.append(f"{second.name}: sink/producer {states}, expected a sink and no producer")
+    units = "stockpipe-sink stockpipe-producer stockpipe-crawl.timer"
+    states = ssh(second.private, f"systemctl is-active {units} || true").split()
+    if states != ["active", "inactive", "inactive"]:
+        problems.append(
+            f"{second.name}: sink/producer/crawl timer {states}, expected a sink, no producer and no crawl "
+            "timer (the Glue catalog is crawled from the first host only)"
+        )
     if problems:
         raise Failed("; ".join(problems))
     admin = {
