@@ -1,7 +1,9 @@
 """Preflight test on fresh hosts (run by tests/ansible/run.sh before the first converge).
 
 Each bad setting must make the converge playbook fail with its one-line message before any change:
-the recap reports changed=0 and no Kafka or ZooKeeper file exists afterwards.
+the recap reports changed=0, no Kafka or ZooKeeper file exists afterwards, and roles/java did not run
+(the test hosts' image has Java already, so its install would not show as a change here; it would on a
+fresh EC2 host).
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ def main() -> int:
             problems.append(f"changes were made {run.changed}")
         if any(leftovers.values()):
             problems.append(f"files were created {leftovers}")
+        if "TASK [java : " in run.output:  # on a fresh host Java would be installed: a change
+            problems.append("roles/java ran before the failed check")
         check(
             not problems,
             f"{name}: " + ("; ".join(problems) if problems else f"fails before any change with '{message}'"),
