@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from playbook_run import REPO, ansible_env
+from playbook_run import REPO, run_local_play
 
 PLAY = """
 - name: Run the kafka role's voter variables as the preflight leaves them
@@ -66,13 +65,8 @@ def run_play(
     for h, v in hosts.items():
         for group in v.pop("groups", ["kafka"]):  # type: ignore[attr-defined]
             inventory.setdefault(group, {"hosts": {}})["hosts"][h] = {**v, "ansible_connection": "local"}
-    (tmp_path / "inventory.json").write_text(json.dumps(inventory))
     play = PLAY.format(role=role, task=task.format(role=role, out=tmp_path / "out"))
-    (tmp_path / "play.yml").write_text(play)
-    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "inventory.json")]
-    settings = {**extra, "ansible_python_interpreter": sys.executable}
-    cmd += ["-e", json.dumps(settings), str(tmp_path / "play.yml")]
-    return subprocess.run(cmd, env=ansible_env(tmp_path), capture_output=True, text=True, timeout=120)
+    return run_local_play(tmp_path, inventory, play, **extra)
 
 
 def voters(

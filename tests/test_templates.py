@@ -19,7 +19,7 @@ from typing import Any
 import confluent_kafka
 import jinja2
 import yaml
-from playbook_run import ansible_env
+from playbook_run import run_local_play
 from tls import make_ca
 
 from pipeline.config import load_settings
@@ -285,20 +285,15 @@ ROLE_TOPOLOGY_PLAY = """
 """
 
 
-def _role_topology(tmp_path: Path, hosts: list[str], **extra: object) -> dict[str, dict[str, bool]]:
-    """{host: {producer, sink, crawl}} as roles/pipeline decides them for pipeline hosts `hosts` (in this
-    inventory order), under `extra` vars: run by ansible-playbook itself, lazy templating included."""
+def _role_topology(
+    tmp_path: Path, hosts: list[str], group: str = "pipeline", **extra: object
+) -> dict[str, dict[str, bool]]:
+    """{host: {producer, sink, crawl}} as roles/pipeline decides them for `hosts` of inventory group
+    `group` (in this order), under `extra` vars: run by ansible-playbook itself, lazy templating included."""
     out = tmp_path / "out"
     out.mkdir()
-    inventory = {"pipeline": {"hosts": {h: {"ansible_connection": "local"} for h in hosts}}}
-    (tmp_path / "inventory.json").write_text(json.dumps(inventory))
-    (tmp_path / "play.yml").write_text(ROLE_TOPOLOGY_PLAY.format(role=ROLE, out=out))
-    settings = {**extra, "ansible_python_interpreter": sys.executable}
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "inventory.json"),
-         "-e", json.dumps(settings), str(tmp_path / "play.yml")],
-        env=ansible_env(tmp_path), capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    inventory = {group: {"hosts": {h: {"ansible_connection": "local"} for h in hosts}}}
+    done = run_local_play(tmp_path, inventory, ROLE_TOPOLOGY_PLAY.format(role=ROLE, out=out), **extra)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     return {h: json.loads((out / f"{h}.json").read_text()) for h in hosts}
 
@@ -312,6 +307,13 @@ def test_one_pipeline_host_runs_the_producer_and_the_glue_crawl_and_every_one_a_
         "pipe-a": {"producer": True, "sink": True, "crawl": True},
         "pipe-b": {"producer": False, "sink": True, "crawl": False},
         "pipe-c": {"producer": False, "sink": True, "crawl": False},
+    }
+
+
+def test_a_host_outside_any_pipeline_group_runs_everything(tmp_path: Path) -> None:
+    # The role applied on its own, to a host of some other group: it is its own lead host.
+    assert _role_topology(tmp_path, ["solo"], group="apps") == {
+        "solo": {"producer": True, "sink": True, "crawl": True}
     }
 
 
