@@ -37,3 +37,15 @@ def test_the_scenarios_run_as_many_hosts_at_once_as_the_kit() -> None:
     forks = kit.getint("defaults", "forks")
     assert forks >= 8, "a cluster with dedicated controllers and two pipeline hosts is eight hosts"
     assert _shared_options()["defaults"]["forks"] == forks
+
+
+def test_the_scenarios_run_the_kits_strategy() -> None:
+    kit = configparser.ConfigParser()
+    kit.read(REPO / "ansible.cfg")
+    strategy = kit.get("defaults", "strategy")
+    assert (REPO / kit.get("defaults", "strategy_plugins") / f"{strategy}.py").is_file()
+    shared = _shared_options()["defaults"]
+    assert shared["strategy"] == strategy
+    # molecule runs from tests/ansible (MOLECULE_PROJECT_DIRECTORY): the path leads to the kit's plugins
+    plugins = str(shared["strategy_plugins"]).replace("${MOLECULE_PROJECT_DIRECTORY}", "tests/ansible")
+    assert (REPO / plugins).resolve() == (REPO / kit.get("defaults", "strategy_plugins")).resolve()

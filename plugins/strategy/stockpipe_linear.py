@@ -1,0 +1,28 @@
+"""Ansible's linear strategy over Mitogen's connections, when ansible_mitogen is installed.
+
+Mitogen keeps one Python interpreter per host and sends each module once, so every task costs the control
+host far less CPU than Ansible's own connection, which starts a new interpreter and ships the module
+for every task. The kit's runs are that kind of work: about a hundred small tasks per broker, most of
+them changing nothing on a rerun. `scripts/setup.sh ansible` installs ansible_mitogen (the `ansible`
+extra pins it). Without it, or with an Ansible it does not support, the plain linear strategy runs and
+says so once. One run without Mitogen: `ANSIBLE_STRATEGY=linear ansible-playbook ...`.
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleError
+from ansible.plugins.strategy.linear import StrategyModule as Linear
+from ansible.utils.display import Display
+
+try:
+    import ansible_mitogen.strategy  # its loaders raise AnsibleError on an Ansible it does not support
+except (ImportError, AnsibleError) as err:
+    Display().warning(f"stockpipe_linear: Mitogen unavailable ({err}); running Ansible's linear strategy")
+
+    class StrategyModule(Linear):
+        pass
+
+else:
+
+    class StrategyModule(ansible_mitogen.strategy.StrategyMixin, Linear):  # type: ignore[no-redef]
+        pass
