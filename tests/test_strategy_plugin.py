@@ -4,14 +4,17 @@ imports, the plain linear strategy (not a failed run) when it does not."""
 from __future__ import annotations
 
 import importlib.util
+import re
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 from ansible.plugins.strategy.linear import StrategyModule as Linear
+from playbook_run import BIN, REPO, ansible_env
 
-PLUGIN = Path(__file__).resolve().parents[1] / "plugins" / "strategy" / "stockpipe_linear.py"
+PLUGIN = REPO / "plugins" / "strategy" / "stockpipe_linear.py"
 
 
 def _load() -> ModuleType:
@@ -38,3 +41,25 @@ def test_falls_back_to_linear_with_a_warning_without_mitogen(
     assert issubclass(strategy, Linear)
     assert not any("mitogen" in base.__module__ for base in strategy.__mro__)
     assert "Mitogen unavailable" in capsys.readouterr().err
+
+
+def test_commands_a_task_starts_may_run_on_every_cpu(tmp_path: Path) -> None:
+    # Mitogen's own policy pins them to one CPU; hosts or JVMs started by such a command inherit it.
+    play = tmp_path / "play.yml"
+    play.write_text(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+        "    - name: Read the command's CPU mask\n"
+        "      ansible.builtin.command: grep Cpus_allowed_list /proc/self/status\n"
+        "      register: mask\n      changed_when: false\n"
+        "    - name: Show it\n      ansible.builtin.debug:\n"
+        "        msg: 'MASK {{ mask.stdout.split() | last }}'\n"
+    )
+    env = ansible_env(tmp_path, ANSIBLE_STRATEGY="stockpipe_linear")
+    cmd = [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+           "-e", f"ansible_python_interpreter={sys.executable}", str(play)]  # fmt: skip
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    ours = re.search(r"Cpus_allowed_list:\s*(\S+)", Path("/proc/self/status").read_text())
+    theirs = re.search(r"MASK ([0-9,-]+)", done.stdout)
+    assert ours and theirs, done.stdout[-2000:]
+    assert theirs[1] == ours[1]

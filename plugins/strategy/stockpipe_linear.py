@@ -23,6 +23,13 @@ except (ImportError, AnsibleError) as err:
         pass
 
 else:
+    import ansible_mitogen.affinity
+
+    # Mitogen pins Ansible's processes to CPUs, and the commands a task starts on the control host to all
+    # CPUs but the one it keeps for its multiplexer. Those commands keep that mask and hand it down: on two
+    # cores, hosts started by a local command (the role tests' systemd-nspawn hosts) and a local keytool
+    # all ran on one core, and the JVMs in them took twice as long to start (measured). No pinning.
+    ansible_mitogen.affinity.policy = ansible_mitogen.affinity.Policy()
 
     class StrategyModule(ansible_mitogen.strategy.StrategyMixin, Linear):  # type: ignore[no-redef]
         pass
