@@ -129,12 +129,19 @@ export ANSIBLE_NOCOLOR=1 NO_COLOR=1 PY_COLORS=0 ANSIBLE_FORCE_COLOR=0
 lint() {
   ansible-lint --profile production roles/*/ site.yml playbooks tests/ansible/molecule/shared
 }
-step "ansible-lint --profile production (roles, test playbooks)" "$ARTIFACTS/lint.log" lint
+# ansible-lint (one core, ~70 s) runs beside the rootfs build (debootstrap: mostly downloads and disk), the
+# distributions and the JMX agent; its step line comes when they are done.
+lint >"$ARTIFACTS/lint.log" 2>&1 &
+lint_pid=$!
+pids+=("$lint_pid")
+wait_lint() { local rc=0; wait "$lint_pid" || rc=$?; cat "$ARTIFACTS/lint.log"; return "$rc"; }
 step "rootfs (build or reuse)" "$ARTIFACTS/rootfs.log" "$REPO/scripts/lab-hosts.sh" rootfs || fatal_setup "rootfs"
 step "Kafka 4.1.0, 4.1.1, 3.9.1 from Maven Central (build or reuse)" "$ARTIFACTS/kafka-dist.log" \
   build_distributions || fatal_setup "Kafka distributions (log: test-artifacts/ansible/kafka-dist.log)"
 step "Prometheus JMX exporter agent from Maven Central (fetch or reuse)" "$ARTIFACTS/jmx-exporter.log" \
   stage_jmx_exporter || fatal_setup "JMX exporter agent (log: test-artifacts/ansible/jmx-exporter.log)"
+step "ansible-lint --profile production (roles, test playbooks; beside the above)" "$ARTIFACTS/lint-result.log" \
+  wait_lint
 step "bridge, S3 (moto) and tarball HTTP servers" "$ARTIFACTS/servers.log" start_servers || fatal_setup "servers"
 STOCKPIPE_TARBALL_SHA512_4="$(sha512_of 4.1.0)"
 STOCKPIPE_TARBALL_SHA512_4_UP="$(sha512_of 4.1.1)"
