@@ -163,6 +163,8 @@ write_inventory() {
     echo "    ansible_user: root"
     echo "    ansible_ssh_private_key_file: $RUN_DIR/id_ed25519"
     echo "    ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+    echo "    # Fresh host keys every lab: ssh reads the arguments above, Mitogen's ssh (the kit's strategy) this."
+    echo "    ansible_host_key_checking: false"
     echo "    ansible_python_interpreter: /usr/bin/python3"
     echo "    # Settings of the localhost plays (analytics, smoke), as -e @file would give them."
     echo "    stockpipe_settings_file: $LAB_DIR/settings.yml"
