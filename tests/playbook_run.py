@@ -49,13 +49,14 @@ def run_local_play(
     tmp: Path, inventory: dict[str, object], play: str, **extra: object
 ) -> subprocess.CompletedProcess[str]:
     """ansible-playbook on `play` (YAML text) with `inventory` (a YAML inventory as a dict, its hosts
-    reached with ansible_connection=local) and `extra` vars, run on this venv's Python: the files go in
-    `tmp`, the environment is `ansible_env(tmp)`."""
+    reached with ansible_connection=local) and `extra` vars, run on this venv's Python from the repository
+    root, so the kit's ansible.cfg applies as it does for an operator: the files go in `tmp`, the
+    environment is `ansible_env(tmp)`."""
     (tmp / "inventory.json").write_text(json.dumps(inventory))
     (tmp / "play.yml").write_text(play)
     settings = {**extra, "ansible_python_interpreter": sys.executable}
     return subprocess.run(
         [str(BIN / "ansible-playbook"), "-i", str(tmp / "inventory.json"), "-e", json.dumps(settings),
          str(tmp / "play.yml")],
-        env=ansible_env(tmp), capture_output=True, text=True, timeout=120,
+        cwd=REPO, env=ansible_env(tmp), capture_output=True, text=True, timeout=120,
     )  # fmt: skip

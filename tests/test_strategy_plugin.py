@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 from ansible.plugins.strategy.linear import StrategyModule as Linear
-from playbook_run import BIN, REPO, ansible_env
+from playbook_run import REPO, run_local_play
 
 PLUGIN = REPO / "plugins" / "strategy" / "stockpipe_linear.py"
 
@@ -45,19 +44,17 @@ def test_falls_back_to_linear_with_a_warning_without_mitogen(
 
 def test_commands_a_task_starts_may_run_on_every_cpu(tmp_path: Path) -> None:
     # Mitogen's own policy pins them to one CPU; hosts or JVMs started by such a command inherit it.
-    play = tmp_path / "play.yml"
-    play.write_text(
-        "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+    # The strategy is the kit's ansible.cfg's (run_local_play runs from the repository root).
+    play = (
+        "- hosts: all\n  gather_facts: false\n  tasks:\n"
         "    - name: Read the command's CPU mask\n"
         "      ansible.builtin.command: grep Cpus_allowed_list /proc/self/status\n"
         "      register: mask\n      changed_when: false\n"
         "    - name: Show it\n      ansible.builtin.debug:\n"
         "        msg: 'MASK {{ mask.stdout.split() | last }}'\n"
     )
-    env = ansible_env(tmp_path, ANSIBLE_STRATEGY="stockpipe_linear")
-    cmd = [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-           "-e", f"ansible_python_interpreter={sys.executable}", str(play)]  # fmt: skip
-    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
+    inventory = {"all": {"hosts": {"control": {"ansible_connection": "local"}}}}
+    done = run_local_play(tmp_path, inventory, play)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     ours = re.search(r"Cpus_allowed_list:\s*(\S+)", Path("/proc/self/status").read_text())
     theirs = re.search(r"MASK ([0-9,-]+)", done.stdout)
