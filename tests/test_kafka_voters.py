@@ -2,7 +2,7 @@
 kafka_controller group (dedicated controllers, 3 or 5), else the kafka_controller_count brokers with the
 lowest node ids, at most the brokers, always odd. server.properties, the health check and the preflight's
 "voters stay as they are" check all read these variables; the lab's grow test (tests/ansible) shows a
-fourth broker joining a running cluster as a broker only, and its controllers scenario a quorum of
+fourth broker joining a running cluster as a broker only, and its secure scenario a quorum of
 dedicated controllers rolled under load."""
 
 from __future__ import annotations

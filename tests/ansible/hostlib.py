@@ -206,6 +206,27 @@ class Checks:
         return 1 if self.failures else 0
 
 
+def check_verify_cluster(
+    check: Checks, log: Path, topic: str, partitions: int, brokers: list[tuple[int, Host]],
+    zookeeper: bool = False, secured: bool = False,
+) -> None:  # fmt: skip
+    """verify_cluster.py on `brokers` (node id, host), its output appended to `log`, as one check."""
+    verify = subprocess.run(
+        [sys.executable, str(HERE / "verify_cluster.py"), "--topic", topic,
+         "--partitions", str(partitions), "--replication-factor", "3", "--min-isr", "2",
+         *(f"--broker={node_id}={h.private}={h.public}" for node_id, h in brokers),
+         *(f"--zookeeper={h.private}" for _, h in brokers if zookeeper),
+         *(["--secured", brokers[0][1].name] if secured else [])],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    with log.open("a") as fh:
+        fh.write(f"\n===== verify_cluster.py (rc={verify.returncode})\n{verify.stdout}{verify.stderr}")
+    check(
+        verify.returncode == 0,
+        f"the brokers pass verify_cluster.py ({verify.stdout.strip().splitlines()[-1:]})",
+    )
+
+
 def main_guard(body: object) -> None:
     """Runs a checker's main(); a Failed (the test could not go on) prints one FAIL line and exits 1."""
     try:

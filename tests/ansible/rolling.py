@@ -25,8 +25,6 @@ import argparse
 import collections
 import itertools
 import re
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -36,11 +34,11 @@ from pathlib import Path
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from grow import grow
 from hostlib import (
-    HERE,
     Broker,
     Checks,
     Host,
     broker,
+    check_verify_cluster,
     converge,
     gate_log,
     lab_login,
@@ -359,20 +357,8 @@ def main() -> int:
         run.rc == 0 and set(run.changed) == {h.name for h in hosts} and not any(run.changed.values()),
         f"the next run is changed=0 ({run.changed})",
     )
-    verify = subprocess.run(
-        [sys.executable, str(HERE / "verify_cluster.py"), "--topic", args.topic,
-         "--partitions", str(args.partitions), "--replication-factor", "3", "--min-isr", "2",
-         *(f"--broker={ids[h.name]}={h.private}={h.public}" for h in hosts),
-         *(f"--zookeeper={h.private}" for h in hosts if zookeeper),
-         *(["--secured", hosts[0].name] if secured else [])],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    with log.open("a") as fh:
-        fh.write(f"\n===== verify_cluster.py (rc={verify.returncode})\n{verify.stdout}{verify.stderr}")
-    check(
-        verify.returncode == 0,
-        f"the cluster passes verify_cluster.py ({verify.stdout.strip().splitlines()[-1:]})",
-    )
+    brokers = [(ids[h.name], h) for h in hosts]
+    check_verify_cluster(check, log, args.topic, args.partitions, brokers, zookeeper, secured)
     return check.done()
 
 

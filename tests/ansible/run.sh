@@ -3,18 +3,17 @@
 # ansible-lint (production profile), four molecule scenarios on systemd-nspawn hosts: kraft (opted in
 # to PLAINTEXT) and zookeeper (Kafka 3.9, secured by default), each with converge, verify and the
 # checkers below (data volumes and the rerun that must change nothing, drift, broker identity, restart
-# gate, rolling restarts under load, each roll followed by a changed=0 rerun), secure (the
-# default, SASL_SSL, in KRaft: refusals, least privilege, rotation under load including a CA change;
-# zookeeper runs the same refusals and least-privilege checks) and controllers (secured, three brokers
-# and three dedicated KRaft controllers: the quorum, every node rolled under load, brokers first, the
-# leader last: controllers_check.py); then the whole site.yml on the local lab
+# gate, rolling restarts under load, each roll followed by a changed=0 rerun) and secure (the
+# default, SASL_SSL, in KRaft with three brokers and three dedicated controllers: refusals, least
+# privilege, the quorum, rotation under load including a CA change, each roll brokers first and the
+# quorum's leader last; zookeeper runs the same refusals and least-privilege checks); then the whole
+# site.yml on the local lab
 # (scripts/lab.sh: 3 brokers + 1 pipeline host that is also the monitoring host + 1 spare, moto as AWS),
 # secured by default, ending with Prometheus' alerts on real faults (monitoring_check.py) and the spare
 # joining as a second pipeline host whose sink dies mid-replay (site_test.py scaleout).
 # Installs what it needs, cleans up in a trap, prints one line per step and finally "N passed, M failed".
 #
 #   tests/ansible/run.sh [SCENARIO...]     (default: kraft secure zookeeper site; must run as root)
-#   tests/ansible/run.sh controllers       (the dedicated controllers, by name only: see SCENARIOS below)
 #
 # The drift test runs in the kraft scenario; STOCKPIPE_DRIFT_ALL=1 runs it in every scenario.
 # Checkers share tests/ansible/hostlib.py; each prints "ok"/"FAIL" per check into its log.
@@ -32,7 +31,6 @@ if [ -z "${STOCKPIPE_LAB_LOCKED:-}" ]; then
   flock -n "$LAB_LOCK" true || echo "another lab or role test run holds $LAB_LOCK; waiting for it to end"
   STOCKPIPE_LAB_LOCKED=1 exec flock -o "$LAB_LOCK" bash "$HERE/run.sh" "$@"
 fi
-# controllers (six hosts, ~11 minutes) runs when named: make test's time on CI has no room for it yet.
 if [ $# -gt 0 ]; then SCENARIOS=("$@"); else SCENARIOS=(kraft secure zookeeper site); fi
 BRIDGE_ADDR=10.77.0.1
 S3_PORT=9000
@@ -261,19 +259,17 @@ for s in "${SCENARIOS[@]}"; do
     && step "[$s] converge" "$log-converge.log" molecule converge -s "$s"; then
     # No separate idempotence step (molecule's costs a whole run, ~50-90 s): every scenario already reruns
     # with nothing changed and asserts changed=0 on every host: kraft right after converge (volume_check.py's
-    # rerun), secure, zookeeper and controllers after their rolls (rotation.py, rolling.py,
-    # controllers_check.py); site.yml has its own idempotence step.
+    # rerun), secure and zookeeper after their rolls (rotation.py, rolling.py); site.yml has its own
+    # idempotence step.
     # secure (KRaft) and zookeeper (3.9) are secured by default: the same refusals and ACLs in both modes.
     if [ "$s" = secure ] || [ "$s" = zookeeper ]; then
       step "[$s] refusals, least privilege and clients over SASL_SSL" "$log-check.log" \
         python "$HERE/secure_check.py" --scenario "$s"
     fi
     if [ "$s" = secure ]; then
-      step "[$s] password and certificate rotation under a live producer" "$log-rotation.log" \
+      step "[$s] dedicated controllers' quorum; password and certificate rotation under load, leader last" \
+        "$log-rotation.log" \
         python "$HERE/rotation.py" --scenario "$s" --log "$log-rotation-runs.log"
-    elif [ "$s" = controllers ]; then
-      step "[$s] quorum of dedicated controllers; every node rolled under load, brokers first, leader last" \
-        "$log-roll.log" python "$HERE/controllers_check.py" --scenario "$s" --log "$log-roll-runs.log"
     else
       step "[$s] verify (metadata, replication, quorum/ZooKeeper, JVM heap and user, logs)" "$log-verify.log" \
         molecule verify -s "$s"

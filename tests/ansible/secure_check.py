@@ -6,7 +6,7 @@ certificates inside, the standard authorizer with the pipeline's ACLs), through 
   refused on the internal listener;
 - rows flow as the producer and sink principals, every row once;
 - the producer cannot read the topic or write another; the sink cannot write or use another group;
-- no password in the converge output, on the brokers' process lists or in /etc/kafka; the key
+- no password in the converge output, on the nodes' process lists or in /etc/kafka; the key
   and the tools' settings readable by their owners only.
 
 Run by tests/ansible/run.sh after converge: STOCKPIPE_LAB_PKI holds the CA the role made,
@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 from confluent_kafka.admin import AdminClient
 from hostlib import REPO, Checks, Failed, main_guard, read_hosts, ssh
+from quorum import read_layout
 
 sys.path.insert(0, str(REPO / "tests"))
 from tls import make_ca
@@ -71,6 +72,7 @@ def main() -> int:
     parser.add_argument("--scenario", default="secure")
     args = parser.parse_args()
     hosts = read_hosts()
+    brokers = read_layout(hosts).brokers  # the secure scenario has dedicated controllers too
     pki = Path(os.environ["STOCKPIPE_LAB_PKI"])
     passwords: dict[str, str] = yaml.safe_load(Path(os.environ["STOCKPIPE_LAB_SECRETS"]).read_text())
     artifacts = REPO / "test-artifacts" / "ansible"
@@ -82,7 +84,7 @@ def main() -> int:
         path.write_text(password + "\n")
         path.chmod(0o600)
         password_files[user] = path
-    external = ",".join(f"{h.public}:{EXTERNAL_PORT}" for h in hosts)
+    external = ",".join(f"{h.public}:{EXTERNAL_PORT}" for h in brokers)
     check = Checks()
 
     def env(user: str | None, **extra: str) -> dict[str, str]:
@@ -110,7 +112,7 @@ def main() -> int:
     ok, line = one_line(stockpipe(describe, env("producer", STOCKPIPE_SSL_CA_FILE=str(other.pem)), 90),
                         "TLS to Kafka at", "ssl_ca_file")  # fmt: skip
     check(ok, f"a CA the brokers' certificates do not chain to refused: {line}")
-    internal = f"{hosts[0].private}:{INTERNAL_PORT}"
+    internal = f"{brokers[0].private}:{INTERNAL_PORT}"
     admin = AdminClient({"bootstrap.servers": internal, "security.protocol": "SSL",
                          "ssl.ca.location": str(pki / "ca.pem"), "log_level": 0})  # fmt: skip
     try:
