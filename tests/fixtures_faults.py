@@ -4,13 +4,15 @@ Registered as a pytest plugin by conftest.py.
 - `sample_200k` (session): a `stockpipe sample` data set of 204,106 rows (250 tickers x 850 days).
 - `s3rver_bin` (session): path of the pinned, disk-backed s3rver (tests/s3rver/install.sh installs it).
 Plain helpers (import them by name): `S3rver` (start/stop/restart on one port and one data directory),
-`cli`, `spawn_cli`, `cli_env`, `lake_counts`, `parse_summary`, `consume_values`, `wait_until`.
+`cli`, `spawn_cli`, `cli_env`, `lake_counts`, `parse_summary`, `consume_values`, `wait_until`,
+`GroupStream` (the sink fault tests' producer, sinks of one group and fault moments).
 Every process is a real subprocess on 127.0.0.1; every wait polls with a deadline.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import signal
@@ -28,6 +30,7 @@ from fixtures_kafka import free_port, stop_process, wait_for_port
 from pipeline.catalog import crawl
 from pipeline.config import Settings
 from pipeline.query import open_engine
+from pipeline.status import read_status, status_path
 
 ROOT = Path(__file__).resolve().parent.parent
 STOCKPIPE = [sys.executable, "-m", "pipeline"]
@@ -235,3 +238,73 @@ def sample_200k(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SampleData
 
 def settings_for(lake: str, state_dir: Path, **overrides: object) -> Settings:
     return replace(Settings(lake=lake, state_dir=str(state_dir)), **overrides)
+
+
+class GroupStream:
+    """The setting of the sink fault tests: a paced `stockpipe produce` of `sample` into `topic`, the
+    command line of the sinks that share `group_id` and one lake, and a seeded random source of the
+    fault moments (STOCKPIPE_FAULT_SEED varies it). Each sink's state and log are `sink_state(name)`
+    and `sink_log(name)`; the test starts, faults and ends them."""
+
+    def __init__(
+        self, broker: str, topic: str, group_id: str, sample: SampleData, tmp_path: Path, *,
+        rate: str, session_timeout_ms: int, batch_records: int, batch_age_s: int, moments: str,
+    ) -> None:  # fmt: skip
+        seed = int(os.environ.get("STOCKPIPE_FAULT_SEED", "20261122"))
+        print(f"{moments} moments: random.Random({seed}) (set STOCKPIPE_FAULT_SEED to vary)")
+        self.rng = random.Random(seed)
+        self.tmp_path = tmp_path
+        self.sample = sample
+        self.topic = topic
+        self.lake = tmp_path / "lake"
+        common = ["--bootstrap", broker, "--topic", topic, "--no-progress"]
+        self.sink_args = [
+            *("sink", *common, "--group", group_id, "--lake", str(self.lake)),
+            *("--session-timeout-ms", str(session_timeout_ms)),
+            *("--batch-records", str(batch_records), "--batch-age", str(batch_age_s)),
+        ]
+        self.producer_log = tmp_path / "produce.log"
+        self.producer = spawn_cli(
+            ["produce", "--source", str(sample.path), "--rate", rate, *common],
+            cli_env(tmp_path / "state-producer"),
+            self.producer_log,
+        )
+
+    def sink_state(self, name: str) -> Path:
+        return self.tmp_path / f"state-{name}"
+
+    def sink_log(self, name: str) -> Path:
+        return self.tmp_path / f"sink-{name}.log"
+
+    def objects_written(self, name: str, since: float = 0.0) -> int:
+        """Objects the sink `name` has written, by its status file; 0 while its incarnation is not one
+        started at `since` or later."""
+        doc = read_status(status_path(self.sink_state(name), "sink", self.topic))
+        if not doc or float(doc.get("started_at", 0)) < since:
+            return 0
+        return int(doc.get("objects_written", 0))
+
+    def start_sink(self, name: str, *extra: str) -> subprocess.Popen[bytes]:
+        return spawn_cli([*self.sink_args, *extra], cli_env(self.sink_state(name)), self.sink_log(name))
+
+    def producer_delivered(self) -> int:
+        """Waits for the producer to end; it must have delivered every row of the sample."""
+        self.producer.wait(600)
+        assert self.producer.returncode == 0, self.producer_log.read_text()[-3000:]
+        produced = parse_summary(self.producer_log.read_text())
+        assert produced["delivered"] == self.sample.rows
+        return produced["delivered"]
+
+    def drain(self, sinks: dict[str, subprocess.Popen[bytes]]) -> None:
+        """Replaces every sink with one that drains what is left until the topic has been idle, then
+        stops gracefully (exit 0)."""
+        for name, proc in sinks.items():
+            kill_hard(proc)
+            sinks[name] = self.start_sink(name, "--idle-timeout", "8")
+        for name, proc in sinks.items():
+            assert proc.wait(300) == 0, self.sink_log(name).read_text()[-3000:]
+
+    def check_lake(self, delivered: int) -> None:
+        """The lake holds every delivered row once, by SQL."""
+        rows, distinct = lake_counts(str(self.lake), self.tmp_path / "state")
+        assert (rows, distinct) == (delivered, delivered)

@@ -13,8 +13,6 @@ rule (objects are never replaced; a writer that finds its object name taken adop
 
 from __future__ import annotations
 
-import os
-import random
 import signal
 import subprocess
 import time
@@ -23,10 +21,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
-from fixtures_faults import SampleData, cli_env, kill_hard, lake_counts, parse_summary, spawn_cli, wait_until
+from fixtures_faults import GroupStream, SampleData, kill_hard, wait_until
 
 from pipeline.layout import parse_object_name
-from pipeline.status import read_status, status_path
 
 pytestmark = pytest.mark.integration
 
@@ -84,39 +81,26 @@ def _written_after(lake: Path, moment: float) -> set[int]:
 def test_a_sink_paused_past_its_session_never_replaces_its_successors_objects(
     broker: str, topic: str, group_id: str, sample_200k: SampleData, tmp_path: Path
 ) -> None:
-    seed = int(os.environ.get("STOCKPIPE_FAULT_SEED", "20261122"))
-    print(f"pause moments: random.Random({seed}) (set STOCKPIPE_FAULT_SEED to vary)")
-    rng = random.Random(seed)
-    lake = tmp_path / "lake"
-    common = ["--bootstrap", broker, "--topic", topic, "--no-progress"]
-    sink_args = [
-        *("sink", *common, "--group", group_id, "--lake", str(lake)),
-        *("--session-timeout-ms", str(SESSION_TIMEOUT_MS), "--batch-records", "3000", "--batch-age", "2"),
-    ]
-    producer_log = tmp_path / "produce.log"
-    producer = spawn_cli(
-        ["produce", "--source", str(sample_200k.path), "--rate", RATE, *common],
-        cli_env(tmp_path / "state-producer"),
-        producer_log,
-    )
-    states = {name: tmp_path / f"state-{name}" for name in ("a", "b")}
-    logs = {name: tmp_path / f"sink-{name}.log" for name in states}
-    sinks: dict[str, subprocess.Popen[bytes]] = {
-        name: spawn_cli(sink_args, cli_env(states[name]), logs[name]) for name in states
-    }
+    stream = GroupStream(
+        broker, topic, group_id, sample_200k, tmp_path, rate=RATE, session_timeout_ms=SESSION_TIMEOUT_MS,
+        batch_records=3000, batch_age_s=2, moments="pause",
+    )  # fmt: skip
+    rng, producer, lake = stream.rng, stream.producer, stream.lake
+    names = ("a", "b")
+    logs = {name: stream.sink_log(name) for name in names}
+    sinks: dict[str, subprocess.Popen[bytes]] = {name: stream.start_sink(name) for name in names}
     rounds = 0
     try:
         wait_until("both sinks to join the group", lambda: _members(broker, group_id) == 2, 60, every_s=0.5)
         for n in range(ROUNDS):
             if producer.poll() is not None:
                 break
-            name = ("a", "b")[n % 2]
+            name = names[n % 2]
             wait_until(
                 f"sink {name} to write an object (round {n})",
-                lambda nm=name: int((read_status(status_path(states[nm], "sink", topic)) or {}).get(
-                    "objects_written", 0)) > 0,
+                lambda nm=name: stream.objects_written(nm) > 0,
                 timeout_s=60,
-            )  # fmt: skip
+            )
             time.sleep(rng.uniform(0.0, 2.0))  # the random pause moment, not a wait
             busy = _stop_while_busy(sinks[name])
             paused_at = time.time()
@@ -139,15 +123,8 @@ def test_a_sink_paused_past_its_session_never_replaces_its_successors_objects(
                   f"{' while busy' if busy else ' (never caught busy)'}")  # fmt: skip
             rounds += 1
             wait_until(f"sink {name} to rejoin", lambda: _members(broker, group_id) == 2, 60, every_s=0.5)
-        producer.wait(600)
-        assert producer.returncode == 0, producer_log.read_text()[-3000:]
-        produced = parse_summary(producer_log.read_text())
-        assert produced["delivered"] == sample_200k.rows
-        for name, proc in sinks.items():  # drain what is left, then stop gracefully
-            kill_hard(proc)
-            sinks[name] = spawn_cli([*sink_args, "--idle-timeout", "8"], cli_env(states[name]), logs[name])
-        for name, proc in sinks.items():
-            assert proc.wait(300) == 0, logs[name].read_text()[-3000:]
+        delivered = stream.producer_delivered()
+        stream.drain(sinks)
     finally:
         kill_hard(producer)
         for proc in sinks.values():
@@ -164,5 +141,4 @@ def test_a_sink_paused_past_its_session_never_replaces_its_successors_objects(
     print(f"{rounds} rounds; the zombies said:\n" + "\n".join(zombie_lines[:10]))
     assert rounds >= 3, "too few rounds happened while rows were streaming to prove anything"
     assert zombie_lines, "no sink ever found its object taken or its commit refused: no zombie was exercised"
-    rows, distinct = lake_counts(str(lake), tmp_path / "state")
-    assert (rows, distinct) == (produced["delivered"], produced["delivered"])
+    stream.check_lake(delivered)
