@@ -32,9 +32,13 @@ from pipeline.kafka.base import (
     heartbeat_interval_ms,
 )
 from pipeline.kafka.logs import LIBRDKAFKA, ErrorReporter
+from pipeline.kafka.routed import PARTITIONER, Route
 from pipeline.kafka.security import PLAINTEXT, ClientSecurity, explain, not_authorized
 
 log = logging.getLogger(__name__)
+
+#: How long send_many waits for a topic's partition count, once per topic (then sends without a route).
+ROUTE_METADATA_TIMEOUT_S = 5.0
 
 
 def _connect(bootstrap: str, security: ClientSecurity) -> dict[str, Any]:
@@ -55,6 +59,7 @@ class ConfluentProducer(ProducerClient):
         self._failures: dict[Any, tuple[Any, KafkaError, Any]] = {}  # key -> (where to report, error, msg)
         self._n = 0
         self._refused: PipelineError | None = None
+        self._routes: dict[tuple[str, int], Route | None] = {}  # (topic, id(reports)) -> its route
         config: dict[str, Any] = {
             **_connect(bootstrap, security),
             "acks": "all",
@@ -70,6 +75,8 @@ class ConfluentProducer(ProducerClient):
             "logger": LIBRDKAFKA,
         }
         config.update(options.pop("config", {}) or {})
+        # send_many routes records itself only when it picks the partitions the configured partitioner would.
+        self._routable = config.get("partitioner", PARTITIONER) == PARTITIONER
         self.errors = ErrorReporter(log)
         self._producer = Producer(config)
 
@@ -79,21 +86,31 @@ class ConfluentProducer(ProducerClient):
 
     def _settle(self) -> None:
         """Read the errors the callbacks stored: report each, and stop at one no retry can fix."""
+        for route in self._routes.values():
+            if route is not None:
+                for seq, err, msg in route.fold():
+                    self._file_failure(route.reports, seq, err, msg)
         while self._failures:
             key, (target, err, msg) = self._failures.popitem()
-            text = err.str()
-            if isinstance(target, DeliveryReports):
-                target.failed.append((key, text))
-            else:
-                target(text)
-            if err.code() in _REFUSED and self._refused is None:
-                what = f"write topic {msg.topic()}" if msg is not None else "write"
-                self._refused = _refusal(self.bootstrap, self.security, what, err)
+            self._file_failure(target, key, err, msg)
         if self._refused is not None:
             raise self._refused
 
+    def _file_failure(self, target: Any, key: Any, err: KafkaError, msg: Any) -> None:
+        text = err.str()
+        if isinstance(target, DeliveryReports):
+            target.failed.append((key, text))
+        else:
+            target(text)
+        if err.code() in _REFUSED and self._refused is None:
+            what = f"write topic {msg.topic()}" if msg is not None else "write"
+            self._refused = _refusal(self.bootstrap, self.security, what, err)
+
     def _fatal(self, exc: KafkaException) -> PipelineError:
         """A produce call refused for good (an ACL, a login, a fatal idempotence error): one line."""
+        for route in self._routes.values():  # the successes count; the purged records stay unconfirmed
+            if route is not None:
+                route.fold()
         self._failures.clear()  # the purged records' reports: the replay ends here
         err = exc.args[0]
         if err.code() in _REFUSED:
@@ -137,8 +154,51 @@ class ConfluentProducer(ProducerClient):
     def send_many(
         self, topic: str, keys: Sequence[bytes], values: Sequence[bytes], first: int, reports: DeliveryReports
     ) -> None:
-        # The replay's hot loop: one produce call and one small callback object per record, the
-        # callback filing the record's number straight into `reports` (no wrapper per record).
+        # The replay's hot loop: one produce call per record, to the partition its key maps to, with that
+        # partition's callback (pipeline/kafka/routed.py: no object per record).
+        route = self._route(topic, reports)
+        if route is None:
+            self._send_each(topic, keys, values, first, reports)
+            return
+        produce = self._producer.produce
+        partition, sent, callbacks = route.partition, route.sent, route.callbacks
+        try:
+            for seq, key, value in zip(range(first, first + len(values)), keys, values, strict=True):
+                p = partition[key]
+                try:
+                    produce(topic, value, key, p, callbacks[p])
+                except BufferError:
+                    while True:  # the local queue is full: serve delivery reports to make room, then retry
+                        self._call(self._producer.poll, 0.05)
+                        try:
+                            produce(topic, value, key, p, callbacks[p])
+                            break
+                        except BufferError:
+                            pass
+                sent[p].append(seq)
+        except KafkaException as exc:
+            raise self._fatal(exc) from None
+
+    def _route(self, topic: str, reports: DeliveryReports) -> Route | None:
+        """The route of `topic` for `reports`, made on first use; None when the topic's partition
+        count cannot be read (or another partitioner is configured): records then go one by one."""
+        key = (topic, id(reports))
+        if key not in self._routes:
+            count = self._partition_count(topic) if self._routable else 0
+            self._routes[key] = Route(count, reports) if count else None
+        return self._routes[key]
+
+    def _partition_count(self, topic: str) -> int:
+        try:
+            meta = self._producer.list_topics(topic, timeout=ROUTE_METADATA_TIMEOUT_S).topics.get(topic)
+        except KafkaException:
+            return 0
+        return len(meta.partitions) if meta is not None and meta.error is None else 0
+
+    def _send_each(
+        self, topic: str, keys: Sequence[bytes], values: Sequence[bytes], first: int, reports: DeliveryReports
+    ) -> None:
+        """send_many without a route: the configured partitioner, one small callback object per record."""
         produce = self._producer.produce
         report = partial(_report_delivery, reports.delivered.append, reports, self._failures)
         try:

@@ -95,10 +95,11 @@ def replay(
                 ),
             ]
         )
-    # Every record in flight holds a small callback object for its delivery report (up to the
-    # client's queue bound, 200,000). The cyclic garbage collector would walk them all on each full
-    # collection, again and again as the replay runs; the loop creates no reference cycles, so the
-    # collector is paused while it runs (and anything a library leaves is collected after).
+    # Unless the client routes its records (confluent-kafka: pipeline/kafka/routed.py), every record in
+    # flight holds a small callback object for its delivery report (up to the client's queue bound,
+    # 200,000), and so does kafka-python's future. The cyclic garbage collector would walk them all on
+    # each full collection, again and again as the replay runs; the loop creates no reference cycles,
+    # so the collector is paused while it runs (and anything a library leaves is collected after).
     collecting = gc.isenabled()
     gc.disable()
     try:
