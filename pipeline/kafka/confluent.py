@@ -141,15 +141,13 @@ class ConfluentProducer(ProducerClient):
             else:
                 failures[token] = (on_delivery, err, msg)  # no call (see the class docstring)
 
-        while True:
+        try:
             try:
-                self._producer.produce(topic, value=value, key=key, on_delivery=report)
-                return
+                self._producer.produce(topic, value, key, -1, report)  # -1: the configured partitioner
             except BufferError:
-                # The local queue is full: serve delivery reports to make room, then retry.
-                self._call(self._producer.poll, 0.05)
-            except KafkaException as exc:
-                raise self._fatal(exc) from None
+                self._produce_when_room(topic, value, key, -1, report)
+        except KafkaException as exc:
+            raise self._fatal(exc) from None
 
     def send_many(
         self, topic: str, keys: Sequence[bytes], values: Sequence[bytes], first: int, reports: DeliveryReports
@@ -168,16 +166,23 @@ class ConfluentProducer(ProducerClient):
                 try:
                     produce(topic, value, key, p, callbacks[p])
                 except BufferError:
-                    while True:  # the local queue is full: serve delivery reports to make room, then retry
-                        self._call(self._producer.poll, 0.05)
-                        try:
-                            produce(topic, value, key, p, callbacks[p])
-                            break
-                        except BufferError:
-                            pass
+                    self._produce_when_room(topic, value, key, p, callbacks[p])
                 sent[p].append(seq)
         except KafkaException as exc:
             raise self._fatal(exc) from None
+
+    def _produce_when_room(
+        self, topic: str, value: bytes, key: bytes, partition: int, on_delivery: Callable[..., None]
+    ) -> None:
+        """After a produce call found the local queue full: serve delivery reports until it has room,
+        then produce. Off the hot path: the first attempt stays inline in the send loops."""
+        while True:
+            self._call(self._producer.poll, 0.05)
+            try:
+                self._producer.produce(topic, value, key, partition, on_delivery)
+                return
+            except BufferError:
+                pass
 
     def _route(self, topic: str, reports: DeliveryReports) -> Route | None:
         """The route of `topic` for `reports`, made on first use; None when the topic's partition
@@ -206,13 +211,7 @@ class ConfluentProducer(ProducerClient):
                 try:
                     produce(topic, value, key, -1, partial(report, seq))  # -1: the configured partitioner
                 except BufferError:
-                    while True:  # the local queue is full: serve delivery reports to make room, then retry
-                        self._call(self._producer.poll, 0.05)
-                        try:
-                            produce(topic, value, key, -1, partial(report, seq))
-                            break
-                        except BufferError:
-                            pass
+                    self._produce_when_room(topic, value, key, -1, partial(report, seq))
         except KafkaException as exc:
             raise self._fatal(exc) from None
 
