@@ -4,7 +4,8 @@ Registered as a pytest plugin by conftest.py.
 - `sample_200k` (session): a `stockpipe sample` data set of 204,106 rows (250 tickers x 850 days).
 - `s3rver_bin` (session): path of the pinned, disk-backed s3rver (tests/s3rver/install.sh installs it).
 Plain helpers (import them by name): `S3rver` (start/stop/restart on one port and one data directory),
-`cli`, `spawn_cli`, `cli_env`, `lake_counts`, `parse_summary`, `consume_values`, `wait_until`,
+`cli`, `spawn_cli`, `cli_env`, `lake_counts`, `parse_summary`, `consume_values` (`consume_records`),
+`wait_until`,
 `GroupStream` (the sink fault tests' producer, sinks of one group and fault moments).
 Every process is a real subprocess on 127.0.0.1; every wait polls with a deadline.
 """
@@ -149,7 +150,15 @@ def lake_counts(lake: str, state_dir: Path, endpoint: str | None = None) -> tupl
 
 
 def consume_values(bootstrap: str, topic: str, expected: int, timeout_s: float = 60) -> list[bytes]:
-    """Read `expected` records from every partition of `topic` from offset 0 (no group: no join wait).
+    """The values of `consume_records`."""
+    return [value for _, _, value in consume_records(bootstrap, topic, expected, timeout_s)]
+
+
+def consume_records(
+    bootstrap: str, topic: str, expected: int, timeout_s: float = 60
+) -> list[tuple[int, bytes | None, bytes]]:
+    """Read `expected` records from every partition of `topic` from offset 0 (no group: no join wait),
+    as (partition, key, value) in the order read (each partition's in offset order).
 
     The test broker's end offsets are unreliable (ENVIRONMENT.md), so this counts records instead.
     """
@@ -159,13 +168,13 @@ def consume_values(bootstrap: str, topic: str, expected: int, timeout_s: float =
     try:
         meta = consumer.list_topics(topic, timeout=10).topics[topic]
         consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
-        values: list[bytes] = []
+        records: list[tuple[int, bytes | None, bytes]] = []
         deadline = time.monotonic() + timeout_s
-        while len(values) < expected and time.monotonic() < deadline:
+        while len(records) < expected and time.monotonic() < deadline:
             for msg in consumer.consume(num_messages=10_000, timeout=0.5):
                 if msg.error() is None:
-                    values.append(msg.value())
-        return values
+                    records.append((msg.partition(), msg.key(), msg.value()))
+        return records
     finally:
         consumer.close()
 

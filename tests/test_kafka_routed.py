@@ -8,13 +8,14 @@ import os
 import uuid
 from typing import Any
 
-import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import KafkaError, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from fixtures_faults import consume_records, consume_values
 
 from pipeline.kafka import DeliveryReports
 from pipeline.kafka.confluent import ConfluentProducer
 from pipeline.kafka.routed import PARTITIONER, Route, partition_of
+from pipeline.kafka.topics import ensure_topic
 
 SYMBOLS = [f"S{i:03d}".encode() for i in range(60)] + [b"BRK.B", b"\xc3\xa9t\xc3\xa9", b"^GSPC"]
 
@@ -38,11 +39,10 @@ def test_fold_files_each_report_under_the_number_sent_at_its_position() -> None:
 
 
 def test_the_partition_of_a_key_is_librdkafkas_default_choice(broker: str) -> None:
-    assert Producer({"bootstrap.servers": broker}).list_topics(timeout=10)  # reachable
     assert PARTITIONER == "consistent_random"
     for partitions in (3, 7):
         topic = f"routed-{uuid.uuid4().hex[:8]}"
-        _create(broker, topic, partitions)
+        assert ensure_topic(broker, topic, partitions)
         producer = Producer({"bootstrap.servers": broker, "enable.idempotence": True})
         chosen: dict[bytes, int] = {}
         for key in SYMBOLS:  # no partition given: librdkafka's partitioner picks it
@@ -51,9 +51,7 @@ def test_the_partition_of_a_key_is_librdkafkas_default_choice(broker: str) -> No
         assert chosen == {key: partition_of(key, partitions) for key in SYMBOLS}
 
 
-def test_send_many_reports_every_record_once_in_per_key_order(broker: str) -> None:
-    topic = f"routed-{uuid.uuid4().hex[:8]}"
-    _create(broker, topic, 3)
+def test_send_many_reports_every_record_once_in_per_key_order(broker: str, topic: str) -> None:
     producer = ConfluentProducer(broker)
     reports = DeliveryReports()
     keys = [SYMBOLS[i % len(SYMBOLS)] for i in range(30_000)]
@@ -65,11 +63,13 @@ def test_send_many_reports_every_record_once_in_per_key_order(broker: str) -> No
     delivered, failed = reports.drain()
     assert failed == []
     assert sorted(delivered) == list(range(30_000))
-    seen = _consume(broker, topic, 3, 30_000)
-    for partition, records in seen.items():
+    stored = consume_records(broker, topic, 30_000)
+    assert len(stored) == 30_000
+    for partition in range(3):
+        records = [(key, value) for p, key, value in stored if p == partition]
         numbers = [int(value) for _, value in records]
         assert numbers == sorted(numbers), f"partition {partition} holds records out of send order"
-        assert {partition_of(key, 3) for key, _ in records} == {partition}
+        assert {partition_of(key or b"", 3) for key, _ in records} == {partition}
 
 
 def test_a_failed_record_is_reported_under_its_own_number(broker: str) -> None:
@@ -90,7 +90,7 @@ def test_a_failed_record_is_reported_under_its_own_number(broker: str) -> None:
     assert [seq for seq, _ in failed] == [big], failed
     assert "too large" in failed[0][1].lower() or "MSG_SIZE" in failed[0][1], failed
     assert sorted(delivered) == [i for i in range(601) if i != big]
-    stored = [value for records in _consume(broker, topic, 3, 600).values() for _, value in records]
+    stored = consume_values(broker, topic, 600)
     assert sorted(int(value.split()[1]) for value in stored) == [i for i in range(601) if i != big]
 
 
@@ -112,25 +112,3 @@ def _create(broker: str, topic: str, partitions: int, config: dict[str, str] | N
     admin = AdminClient({"bootstrap.servers": broker})
     (future,) = admin.create_topics([NewTopic(topic, partitions, 1, config=config or {})]).values()
     future.result(30)
-
-
-def _consume(broker: str, topic: str, partitions: int, expected: int) -> dict[int, list[tuple[bytes, bytes]]]:
-    consumer = Consumer(
-        {"bootstrap.servers": broker, "group.id": f"g-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False}
-    )
-    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-    out: dict[int, list[tuple[bytes, bytes]]] = {p: [] for p in range(partitions)}
-    count = 0
-    try:
-        for _ in range(600):
-            if count >= expected:
-                break
-            for msg in consumer.consume(1000, 0.1):
-                if msg.error() is None:
-                    out[msg.partition()].append((msg.key(), msg.value()))
-                    count += 1
-    finally:
-        consumer.close()
-    if count != expected:
-        pytest.fail(f"read {count} of {expected} records from {topic}")
-    return out
