@@ -233,6 +233,31 @@ def test_merge_buffers_shrink_as_files_grow():
     assert chunk_size_for(8500) * 8500 <= 64 << 20
 
 
+def test_discover_finds_what_rglob_finds_in_the_same_order(tmp_path: Path):
+    """discover walks the tree with os.scandir; the files, their order and their names are those of
+    `sorted(root.rglob("*"))` with a source suffix (the rule it replaced)."""
+    root = tmp_path / "src"
+    for name in ("b.us.txt", "A.us.TXT", "a.us.txt", "Stocks/z.us.txt", "Stocks/deep/x.csv", "ETFs/y.us.txt",
+                 "Stocks-2/w.us.txt", ".txt", "notes.md", "Stocks/deep/readme"):  # fmt: skip
+        _write(root / name, KAGGLE_HEADER + "\n")
+    (root / "folder.us.txt").mkdir()
+    (root / "Stocks" / "empty.csv").write_bytes(b"")
+    outside = _write(tmp_path / "outside" / "hidden.us.txt", KAGGLE_HEADER + "\n").parent
+    (root / "linked").symlink_to(outside, target_is_directory=True)  # not descended, as rglob does not
+    (root / "link.us.txt").symlink_to(root / "b.us.txt")
+    (root / "dangling.us.txt").symlink_to(tmp_path / "nowhere.txt")
+    found = sorted(root.rglob("*"))
+    expected = [p.relative_to(root).as_posix() for p in found if p.suffix.lower() in (".txt", ".csv")]
+    files = SourceSet(root).files
+    assert [f.name for f in files] == expected
+    assert len(expected) == 11
+    by_name = {f.name: f for f in files}
+    assert by_name["link.us.txt"].size == by_name["b.us.txt"].size > 0
+    assert by_name["Stocks/empty.csv"].size == 0 and by_name["Stocks/empty.csv"].problem is None
+    assert "a directory" in (by_name["folder.us.txt"].problem or "")
+    assert "dangling symlink" in (by_name["dangling.us.txt"].problem or "")
+
+
 def test_missing_source_is_a_clear_error(tmp_path: Path):
     with pytest.raises(PipelineError, match="does not exist"):
         SourceSet(tmp_path / "nope")
