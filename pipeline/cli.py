@@ -289,29 +289,34 @@ def produce(
 
     A second replay of the same source to the same topic is refused (it would duplicate every row on
     the topic) unless --resume (send what is missing) or --force (send it all again)."""
-    from pipeline import progress as progress_mod
-    from pipeline.produce.checkpoint import default_checkpoint_path
-    from pipeline.produce.service import run_produce
+    from pipeline.sources.ahead import ReadAhead
 
-    settings = shared.settings(producer={"rate": rate, "speed": speed, "partitions": partitions})
-    progress_mod.configure(quiet=progress_mod.OUTPUT.quiet, every_s=progress_every)
-    checkpoint = checkpoint or default_checkpoint_path(settings.state_dir, source, settings.topic)
-    resume = resume or (resume_if_any and checkpoint.exists())
-    if not resume and not force:
-        _replay_guard(settings, source, checkpoint, settings.client)
-    stop = _stop_on_signals()
-    result = run_produce(
-        settings,
-        source,
-        rate=settings.producer.rate,
-        speed=settings.producer.speed,
-        partitions=settings.producer.partitions,
-        rejects_path=rejects,
-        stop=stop,
-        show_progress=progress,
-        checkpoint_path=checkpoint,
-        resume=resume,
-    )
+    # The source reader starts first: it reads while this process loads the rest and connects.
+    with ReadAhead(source) as reader:
+        from pipeline import progress as progress_mod
+        from pipeline.produce.checkpoint import default_checkpoint_path
+        from pipeline.produce.service import run_produce
+
+        settings = shared.settings(producer={"rate": rate, "speed": speed, "partitions": partitions})
+        progress_mod.configure(quiet=progress_mod.OUTPUT.quiet, every_s=progress_every)
+        checkpoint = checkpoint or default_checkpoint_path(settings.state_dir, source, settings.topic)
+        resume = resume or (resume_if_any and checkpoint.exists())
+        if not resume and not force:
+            _replay_guard(settings, source, checkpoint, settings.client)
+        stop = _stop_on_signals()
+        result = run_produce(
+            settings,
+            source,
+            rate=settings.producer.rate,
+            speed=settings.producer.speed,
+            partitions=settings.producer.partitions,
+            rejects_path=rejects,
+            stop=stop,
+            show_progress=progress,
+            checkpoint_path=checkpoint,
+            resume=resume,
+            reader=reader,
+        )
     if json_out:
         c, r, rep = result.counts, result.rejects, result.report
         _json_line(

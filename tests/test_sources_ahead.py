@@ -4,7 +4,7 @@ rejects in the same order, the same counts - and the child never outlives what a
 
 from __future__ import annotations
 
-import shutil
+import select
 import signal
 import zipfile
 from pathlib import Path
@@ -25,8 +25,8 @@ def _run(root: Path, tmp_path: Path, ahead: bool, batch_rows: int | None = None)
     rejects = Rejects(rejects_file)
     sources = SourceSet(root, rejects)
     if ahead:
-        with ReadAhead(sources, batch_rows) as reader:
-            batches = list(reader)
+        with ReadAhead(root, batch_rows) as reader:
+            batches = list(reader.batches(sources))
     else:
         batches = list(sources.batches(batch_rows))
     records = [
@@ -70,27 +70,31 @@ def test_read_ahead_gives_what_batches_gives_on_generated_data_and_in_a_zip(tmp_
 def test_an_error_in_the_source_reader_is_raised_where_the_replay_asks(tmp_path: Path) -> None:
     generate(tmp_path / "src", tickers=3, days=20, seed=5)
     sources = SourceSet(tmp_path / "src")
-    reader = ReadAhead(sources)
-    shutil.rmtree(tmp_path / "src")  # gone before the child looks: it fails as an in-process read would
+    reader = ReadAhead(tmp_path / "gone")  # the child fails as an in-process read would
     with pytest.raises(PipelineError, match="does not exist"):
-        list(reader)
+        list(reader.batches(sources))
     assert reader._process.poll() is not None
 
 
 def test_a_replay_that_stops_early_stops_the_source_reader(tmp_path: Path) -> None:
     generate(tmp_path / "src", tickers=20, days=400, seed=6)
-    reader = ReadAhead(SourceSet(tmp_path / "src"), batch_rows=50)
-    batches = iter(reader)
+    reader = ReadAhead(tmp_path / "src", batch_rows=50)
+    batches = reader.batches(SourceSet(tmp_path / "src"))
     assert len(next(batches)) == 50
     reader.close()
     assert reader._process.poll() is not None
 
 
-def test_a_source_reader_never_asked_for_anything_exits_on_close(tmp_path: Path) -> None:
-    generate(tmp_path / "src", tickers=3, days=20, seed=5)
-    reader = ReadAhead(SourceSet(tmp_path / "src"))
+def test_a_source_reader_reads_before_it_is_asked_and_exits_on_close(tmp_path: Path) -> None:
+    """It starts at once (its first batch is on the pipe before anything asks), stops DEPTH messages
+    ahead (more than that here), and exits by itself when the pipe is closed, not by a kill."""
+    generate(tmp_path / "src", tickers=20, days=400, seed=6)
+    reader = ReadAhead(tmp_path / "src", batch_rows=10)
+    assert reader._data is not None
+    readable, _, _ = select.select([reader._data], [], [], 60)
+    assert readable, "nothing on the pipe a minute after the reader started"
     reader.close()
-    assert reader._process.poll() is not None
+    assert reader._process.returncode == 0
 
 
 def test_ctrl_c_and_sigterm_are_left_to_the_replay(tmp_path: Path) -> None:
@@ -98,8 +102,8 @@ def test_ctrl_c_and_sigterm_are_left_to_the_replay(tmp_path: Path) -> None:
     until the replay stops asking."""
     generate(tmp_path / "src", tickers=10, days=200, seed=7)
     expected = sum(len(b) for b in SourceSet(tmp_path / "src").batches())
-    with ReadAhead(SourceSet(tmp_path / "src"), batch_rows=100) as reader:
-        batches = iter(reader)
+    with ReadAhead(tmp_path / "src", batch_rows=100) as reader:
+        batches = reader.batches(SourceSet(tmp_path / "src"))
         total = len(next(batches))
         reader._process.send_signal(signal.SIGINT)
         reader._process.send_signal(signal.SIGTERM)

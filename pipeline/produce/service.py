@@ -70,18 +70,20 @@ def run_produce(
     producer_options: dict[str, object] | None = None,
     checkpoint_path: Path | None = None,
     resume: bool = False,
+    reader: ReadAhead | None = None,
 ) -> ProduceResult:
     """Replay `source` onto the topic. With `checkpoint_path`, deliveries are recorded there; with
-    `resume`, the rows that checkpoint lists as delivered are skipped (see pipeline/produce/checkpoint.py)."""
+    `resume`, the rows that checkpoint lists as delivered are skipped (see pipeline/produce/checkpoint.py).
+    `reader`: the source's reader, when the caller started it earlier (it is closed here)."""
     stop = stop or threading.Event()
     pacer = make_pacer(rate, speed, stop)  # bad --rate fails before anything is sent
     check_state_dir(settings.state_dir)  # status and the default checkpoint live there
     rejects = Rejects(rejects_path)
-    sources = SourceSet(source, rejects)
-    # The batches are computed in a process of their own (sources/ahead.py), started now so that
-    # its imports overlap the checks and connections below; it reads nothing until the replay asks.
-    batches = ReadAhead(sources)
+    # The batches are computed in a process of their own (sources/ahead.py), started before anything
+    # else so that its start-up and first reads overlap the checks and connections below.
+    reader = reader or ReadAhead(source)
     try:
+        sources = SourceSet(source, rejects)
         checkpoint = _checkpoint(sources, source, settings.topic, checkpoint_path, resume)
         security = client_security(settings)  # a password file or parameter that cannot be read fails now
         ensure_topic(
@@ -107,7 +109,7 @@ def run_produce(
                 )
                 metrics.serve(settings.producer.metrics)
                 report = replay(
-                    batches,
+                    reader.batches(sources),
                     producer,
                     settings.topic,
                     pacer,
@@ -121,7 +123,7 @@ def run_produce(
         finally:
             producer.close()
     finally:
-        batches.close()
+        reader.close()
         rejects.close()
     return ProduceResult(sources.counts, rejects, report, rejects_path, checkpoint)
 

@@ -14,11 +14,15 @@ order, and its `ReadCounts` as the child's after each batch (metrics and the sum
 An exception in the child is raised again in the parent, at the point of the stream where it
 happened.
 
-The child is started (and imports pyarrow) when `ReadAhead` is made, but reads nothing until the
-first batch is asked for. It computes at most DEPTH messages ahead of the one the parent reads (a
-queue in the child, plus the pipe's buffer), so the memory of both processes stays bounded whatever
-the input's length. It runs in a session of its own and ignores SIGINT and SIGTERM: a graceful stop
-is the parent's (it stops asking, closes the pipe, and the child exits at its next write); it never
+The child starts reading as soon as `ReadAhead` is made, so that its start-up (the interpreter,
+pyarrow, finding the files, the first block of each) overlaps the parent's own (its imports, the
+topic check, the client's connection) rather than the replay: on 2,000 files, the first batch came
+~0.55 s into the replay when the child waited to be asked, ~0.4 s now (`stockpipe produce` starts the
+child before it loads its Kafka client; the child needs ~0.6 s to the first batch). It computes at most
+DEPTH messages ahead of the one the parent reads (a queue in the child, plus the pipe's buffer), so
+the memory of both processes stays bounded whatever the input's length, also when the parent never
+asks. It runs in a session of its own and ignores SIGINT and SIGTERM: a graceful stop is the
+parent's (it stops asking, closes the pipe, and the child exits at its next write); it never
 outlives the parent by more than one batch. It is not forked: librdkafka's threads and Arrow's
 allocators do not survive a fork (a forked child waited a second for a lock before its first read).
 """
@@ -37,7 +41,6 @@ import threading
 import traceback
 from collections.abc import Iterator
 from dataclasses import fields
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -70,14 +73,13 @@ _BOOT = (
 
 
 class ReadAhead:
-    """Iterate it (once) for the `EncodedBatch`es of `SourceSet(sources.root).batches(batch_rows)`,
-    computed in a child process; `close()` (or the `with` block's end) stops the child wherever the
-    iteration is. Rejects and counts go to `sources.rejects` and `sources.counts`."""
+    """`SourceSet(root).batches(batch_rows)`, computed in a child process that starts at once;
+    `batches(sources)` (once) gives the `EncodedBatch`es, reporting rejects and counts to `sources`
+    (a `SourceSet` of the same root); `close()` (or the `with` block's end) stops the child wherever
+    it is."""
 
-    def __init__(self, sources: SourceSet, batch_rows: int | None = None, depth: int = DEPTH) -> None:
-        self.sources = sources
+    def __init__(self, root: Path, batch_rows: int | None = None, depth: int = DEPTH) -> None:
         data_r, data_w = os.pipe()
-        go_r, go_w = os.pipe()
         with contextlib.suppress(OSError):  # a smaller buffer only means more, shorter writes
             fcntl.fcntl(data_w, _F_SETPIPE_SZ, PIPE_BYTES)
         package_root = str(Path(__file__).resolve().parents[2])  # where `pipeline` is imported from
@@ -85,24 +87,21 @@ class ReadAhead:
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])),
         }
-        args = [str(Path(sources.root).resolve()), str(batch_rows or 0), str(depth)]
+        args = [str(Path(root).resolve()), str(batch_rows or 0), str(depth)]
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-c", _BOOT, *args],
-                stdin=go_r,
+                stdin=subprocess.DEVNULL,
                 stdout=data_w,
                 env=env,
                 start_new_session=True,  # Ctrl-C in a terminal reaches the parent only
             )
         except BaseException:
-            for fd in (data_r, go_w):
-                os.close(fd)
+            os.close(data_r)
             raise
         finally:
             os.close(data_w)
-            os.close(go_r)
         self._data: int | None = data_r
-        self._go = Connection(go_w, readable=False)
         self._started = False
         self._done = False
 
@@ -112,19 +111,19 @@ class ReadAhead:
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def __iter__(self) -> Iterator[EncodedBatch]:
+    def batches(self, sources: SourceSet) -> Iterator[EncodedBatch]:
+        """The batches, once; rejects go to `sources.rejects`, counts to `sources.counts`."""
         if self._started:
-            raise RuntimeError("a ReadAhead is iterated once")
+            raise RuntimeError("a ReadAhead is read once")
         self._started = True
-        return self._batches()
+        return self._batches(sources)
 
-    def _batches(self) -> Iterator[EncodedBatch]:
+    def _batches(self, sources: SourceSet) -> Iterator[EncodedBatch]:
         keys: list[bytes] = []
         try:
-            self._go.send_bytes(b"go")
             while True:
                 kind, payload, rejected, counts = pickle.loads(self._receive())
-                self._apply(rejected, counts)
+                _apply(sources, rejected, counts)
                 if kind == "batch":  # payload: the keys, when they are new; the columns follow
                     keys = payload or keys
                     columns = pa.ipc.read_record_batch(pa.py_buffer(self._receive()), _WIRE)
@@ -148,18 +147,9 @@ class ReadAhead:
                 f"(exit code {self._process.poll()}); its error, if any, is above"
             ) from None
 
-    def _apply(self, rejected: list[tuple[str, tuple[Any, ...]]], counts: ReadCounts) -> None:
-        rejects = self.sources.rejects
-        for method, args in rejected:
-            getattr(rejects, method)(*args)
-        mine = self.sources.counts
-        for f in fields(ReadCounts):
-            setattr(mine, f.name, getattr(counts, f.name))
-
     def close(self) -> None:
-        """Stop the child (if it still runs) and release the pipes."""
-        self._go.close()  # the child's next write (or wait for "go") fails: it exits
-        if self._data is not None:
+        """Stop the child (if it still runs) and release the pipe."""
+        if self._data is not None:  # the child's next write fails: it exits
             os.close(self._data)
             self._data = None
         try:
@@ -167,6 +157,15 @@ class ReadAhead:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+
+
+def _apply(sources: SourceSet, rejected: list[tuple[str, tuple[Any, ...]]], counts: ReadCounts) -> None:
+    """Make the child's rejects again on the parent's `Rejects`; its counts become the parent's."""
+    for method, args in rejected:
+        getattr(sources.rejects, method)(*args)
+    mine = sources.counts
+    for f in fields(ReadCounts):
+        setattr(mine, f.name, getattr(counts, f.name))
 
 
 class _LoggedRejects(Rejects):
@@ -194,16 +193,10 @@ _END = object()
 
 
 def main() -> None:
-    """The child: `python -c _BOOT ROOT BATCH_ROWS DEPTH`; "go" on stdin, messages on stdout."""
+    """The child: `python -c _BOOT ROOT BATCH_ROWS DEPTH`; messages on stdout."""
     root, batch_rows, depth = Path(sys.argv[1]), int(sys.argv[2]) or None, int(sys.argv[3])
     data = os.dup(1)
     os.dup2(2, 1)  # a stray print must not land in the data stream
-    go = Connection(0, writable=False)
-    try:
-        if go.recv_bytes() != b"go":
-            return
-    except (EOFError, OSError):
-        return  # the parent closed before asking for anything
     rejects = _LoggedRejects()
     out: queue.Queue[Any] = queue.Queue(maxsize=depth)
     sender = threading.Thread(target=_send, args=(out, data), name="stockpipe-source-send", daemon=True)
