@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.local.ports import free_port, port_answers
+from pipeline.local.ports import free_port, stop_process, wait_for_port
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -67,34 +66,13 @@ def log(text: str) -> None:
 
 
 # -- servers -------------------------------------------------------------------------------------
-def wait_for_port(port: int, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before 127.0.0.1:{port} opened")
-        if port_answers("127.0.0.1", port):
-            return
-        time.sleep(0.02)
-    raise TimeoutError(f"127.0.0.1:{port} did not open within {timeout_s} s")
-
-
-def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 10) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout_s)
-
-
 def start_tansu(log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     """tansu with in-memory storage on a free port of 127.0.0.1; returns (process, bootstrap)."""
     from pipeline.local.broker import spawn_tansu
 
     port = free_port()
     proc = spawn_tansu("127.0.0.1", port, "memory://tansu/", log_path)
-    wait_for_port(port, 15, proc)
+    wait_for_port("127.0.0.1", port, 15, proc)
     return proc, f"127.0.0.1:{port}"
 
 

@@ -15,9 +15,6 @@ Plain helpers: `start_cluster(...)` for a test that needs its own cluster, `free
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +25,8 @@ from pipeline.kafka.topics import ensure_topic
 from pipeline.local import kafka_dist
 from pipeline.local.kafka import KafkaCluster
 from pipeline.local.ports import free_port as free_port  # re-exported for the tests
+from pipeline.local.ports import stop_process as stop_process
+from pipeline.local.ports import wait_for_port as wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The version the tests run (the newest the roles install).
@@ -40,33 +39,6 @@ TEST_MIN_SESSION_TIMEOUT_MS = 1000
 
 def dist_dir() -> Path:
     return Path(os.environ.get("STOCKPIPE_KAFKA_DIST_DIR", ROOT / ".cache" / "kafka-dist"))
-
-
-def wait_for_port(
-    host: str, port: int, timeout_s: float, proc: subprocess.Popen[bytes] | None = None
-) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before {host}:{port} opened")
-        try:
-            with socket.create_connection((host, port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"{host}:{port} did not open within {timeout_s} s")
-
-
-def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 10) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def start_cluster(home: Path, workdir: Path, nodes: int = 1, **options: object) -> KafkaCluster:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import PipelineError
-from pipeline.local.ports import free_port, port_answers
+from pipeline.local.ports import free_port, port_answers, stop_process
 
 #: Settings that make small clusters on one machine quick to start and to join, and safe on a small heap.
 LOCAL_DEFAULTS: dict[str, str] = {
@@ -303,13 +303,7 @@ class KafkaCluster:
         node = self.node(node_id)
         if node.proc is None:
             return
-        if node.proc.poll() is None:
-            node.proc.send_signal(signal.SIGTERM)
-            try:
-                node.proc.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                node.proc.kill()
-                node.proc.wait(30)
+        stop_process(node.proc, timeout_s)
         node.proc = None
 
     def kill(self, node_id: int) -> None:

@@ -1,8 +1,12 @@
-"""Ports on this machine: a free one, whether one answers, whether one is free to listen on."""
+"""Ports on this machine: a free one, whether one answers, whether one is free to listen on; waiting
+for a local service's port, and stopping its process."""
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import time
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -30,3 +34,29 @@ def port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def wait_for_port(
+    host: str, port: int, timeout_s: float, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Until host:port answers; raises TimeoutError after `timeout_s`, or RuntimeError as soon as
+    `proc` (the service meant to open it) has exited."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before {host}:{port} opened")
+        if port_answers(host, port):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"{host}:{port} did not open within {timeout_s} s")
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout_s`; returns when it has exited."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    proc.wait()
