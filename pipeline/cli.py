@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer._click import Command  # typer vendors click (0.29+): its exceptions and commands
@@ -32,6 +32,9 @@ from pipeline.config import Settings
 from pipeline.errors import PipelineError
 from pipeline.kafka import AdminClient
 from pipeline.kafka.security import client_security
+
+if TYPE_CHECKING:
+    from pipeline.ops.topics import TopicSummary
 
 log = logging.getLogger("stockpipe")
 
@@ -754,6 +757,18 @@ def _admin(settings: Settings, timeout: float) -> Iterator[AdminClient]:
         admin.close()
 
 
+@contextlib.contextmanager
+def _described(
+    shared: Shared, name: str | None, timeout: float
+) -> Iterator[tuple[AdminClient, TopicSummary]]:
+    """The topic's admin client (closed after) and its description, for `topics describe` and `peek`."""
+    from pipeline.ops.topics import describe_topic
+
+    settings = shared.settings(topic=name)
+    with _admin(settings, timeout) as admin:
+        yield admin, describe_topic(admin, settings.topic, timeout, settings.bootstrap)
+
+
 @topics_app.command("list")
 @shared_options(BROKER, STATE)
 def topics_list(
@@ -784,11 +799,10 @@ def topics_describe(
     shared: Shared,
 ) -> None:
     """One topic's partitions: leader, replicas, in-sync replicas, first and end offsets."""
-    from pipeline.ops.topics import describe_lines, describe_topic
+    from pipeline.ops.topics import describe_lines
 
-    settings = shared.settings(topic=name)
-    with _admin(settings, timeout) as admin:
-        summary = describe_topic(admin, settings.topic, timeout, settings.bootstrap)
+    with _described(shared, name, timeout) as (_, summary):
+        pass
     if json_out:
         _json_line(summary.to_json())
     else:
@@ -813,11 +827,9 @@ def topics_peek(
     shared: Shared,
 ) -> None:
     """The last N records of each partition (like `kcat -C -o -N -e`), without joining any group."""
-    from pipeline.ops.topics import describe_topic, message_json, message_line, peek
+    from pipeline.ops.topics import message_json, message_line, peek
 
-    settings = shared.settings(topic=name)
-    with _admin(settings, timeout) as admin:
-        summary = describe_topic(admin, settings.topic, timeout, settings.bootstrap)
+    with _described(shared, name, timeout) as (admin, summary):
         messages = peek(admin, summary, count, partition or None, from_start, timeout)
     for m in messages:
         typer.echo(message_json(m) if json_out else message_line(m))
