@@ -1,6 +1,6 @@
 """The replay's batches computed in a process of their own, ahead of the send loop.
 
-`SourceSet.batches()` (reading, checking, merging, encoding: ~2 us a record) and the send loop (one
+`SourceSet.batches()` (reading, checking, merging, encoding: ~1.7 us a record) and the send loop (one
 client call and one delivery report a record) each need a CPU, and in one process they take turns
 on one core: the send loop holds the GIL, so a thread computing batches ahead gets it only between
 the loop's switch intervals and gains nothing. `ReadAhead` runs `SourceSet.batches()` in a child
