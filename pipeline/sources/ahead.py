@@ -58,7 +58,8 @@ from pipeline.sources.rejects import Rejects
 DEPTH = 32
 #: The pipe's buffer, asked of the kernel (Linux caps it at /proc/sys/fs/pipe-max-size, 1 MB by default).
 PIPE_BYTES = 1 << 20
-#: How long closing waits for the child to exit before it is killed.
+#: How long closing waits for the child to exit before it is killed (it exits at its next write, or
+#: within its 0.5 s queue wait; a loaded machine may take longer to schedule it).
 CLOSE_WAIT_S = 5.0
 
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
@@ -153,7 +154,7 @@ class ReadAhead:
             os.close(self._data)
             self._data = None
         try:
-            self._process.wait(CLOSE_WAIT_S if self._done else 1.0)
+            self._process.wait(CLOSE_WAIT_S)
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
