@@ -104,7 +104,6 @@ class ReadAhead:
             os.close(data_w)
         self._data: int | None = data_r
         self._started = False
-        self._done = False
 
     def __enter__(self) -> ReadAhead:
         return self
@@ -130,10 +129,8 @@ class ReadAhead:
                     columns = pa.ipc.read_record_batch(pa.py_buffer(self._receive()), _WIRE)
                     yield EncodedColumns(*columns.columns).batch(keys)
                 elif kind == "end":
-                    self._done = True
                     return
                 else:  # "error": the child's exception, raised here as if the stream raised it
-                    self._done = True
                     raise payload
         finally:
             self.close()
